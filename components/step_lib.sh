@@ -1,0 +1,135 @@
+# shellcheck shell=bash
+# Helpers every host script sources (components/remote.py puts this file into each step's bundle).
+# They make idempotency the default: each helper acts only when the host differs from the wanted
+# state and records what it changed; the last line of a step's output is
+#   platform-step: changed: <what>     or     platform-step: unchanged
+# Needs: bash, coreutils, perl-base (essential on Debian and Ubuntu), dpkg/apt, systemd.
+
+export DEBIAN_FRONTEND=noninteractive
+STEP_CHANGES=()
+STEP_CHANGED_FILES=()
+STEP_APT_UPDATED=0
+
+log() { printf '%s: %s\n' "${STEP_ID:-step}" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+# Record a change (shown in the final status line).
+changed() { STEP_CHANGES+=("$*"); }
+
+step_finish() {
+  local rc=$?
+  if [ "$rc" -eq 0 ]; then
+    if [ "${#STEP_CHANGES[@]}" -gt 0 ]; then
+      local IFS=';'
+      echo "platform-step: changed: ${STEP_CHANGES[*]}"
+    else
+      echo "platform-step: unchanged"
+    fi
+  fi
+  return "$rc"
+}
+trap step_finish EXIT
+
+# The value of a secret that reached this step through stdin.
+secret() {
+  local f="$STEP_DIR/secrets/$1"
+  [ -f "$f" ] || die "secret '$1' was not passed to this step"
+  cat "$f"
+}
+
+# The text of a bundled file, with every {{secret:NAME}} replaced by that secret's value.
+bundled() {
+  local f="$STEP_DIR/files/$1"
+  [ -f "$f" ] || die "file '$1' was not passed to this step"
+  perl -pe '
+    s/\{\{secret:([A-Za-z0-9_.-]+)\}\}/_secret($1)/ge;
+    sub _secret {
+      my $n = shift;
+      open(my $fh, "<", "$ENV{STEP_DIR}/secrets/$n") or die "secret $n was not passed to this step\n";
+      local $/; my $v = <$fh>; close $fh; chomp $v; return $v;
+    }' "$f"
+}
+
+# put NAME DEST MODE OWNER:GROUP - install bundled file NAME at DEST if content, mode or owner differ.
+put() {
+  local name=$1 dest=$2 mode=$3 owner=$4 tmp
+  tmp=$(mktemp "$STEP_DIR/put.XXXXXX")
+  bundled "$name" >"$tmp"
+  put_content "$tmp" "$dest" "$mode" "$owner"
+}
+
+# put_content SRC DEST MODE OWNER:GROUP - like put, for content the script produced itself.
+put_content() {
+  local src=$1 dest=$2 mode=$3 owner=$4
+  if [ -f "$dest" ] && cmp -s "$src" "$dest" \
+     && [ "$(stat -c '%a %U:%G' "$dest")" = "$(printf '%o' "0$mode") $owner" ]; then
+    return 0
+  fi
+  install -D -m "$mode" -o "${owner%%:*}" -g "${owner##*:}" "$src" "$dest"
+  STEP_CHANGED_FILES+=("$dest")
+  changed "$dest"
+}
+
+# file_changed DEST... - true if this step (re)wrote any of the given files.
+file_changed() {
+  local f c
+  for f in "$@"; do
+    for c in "${STEP_CHANGED_FILES[@]}"; do [ "$c" = "$f" ] && return 0; done
+  done
+  return 1
+}
+
+# ensure_packages PKG... - install the ones that are missing (apt index refreshed once per step).
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  if [ "$STEP_APT_UPDATED" -eq 0 ]; then
+    apt-get update -q >/dev/null || die "apt-get update failed"
+    STEP_APT_UPDATED=1
+  fi
+  log "installing ${missing[*]}"
+  apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}" \
+    >/tmp/platform-apt.log 2>&1 || { tail -n 30 /tmp/platform-apt.log >&2; die "apt-get install ${missing[*]} failed"; }
+  changed "installed ${missing[*]}"
+}
+
+# ensure_enabled UNIT - enabled at boot and running now.
+ensure_enabled() {
+  local unit=$1
+  if ! systemctl is-enabled --quiet "$unit" 2>/dev/null; then
+    systemctl enable --quiet "$unit"
+    changed "enabled $unit"
+  fi
+  if ! systemctl is-active --quiet "$unit"; then
+    systemctl start "$unit"
+    changed "started $unit"
+  fi
+}
+
+# restart_if_changed UNIT FILE... - restart UNIT if this step rewrote any FILE (start it if stopped).
+restart_if_changed() {
+  local unit=$1; shift
+  if file_changed "$@"; then
+    systemctl restart "$unit"
+    changed "restarted $unit"
+  fi
+}
+
+# ensure_sysctl_file NAME - install bundled NAME in /etc/sysctl.d and apply it; keys that are
+# read-only here (kernel.*/vm.* inside containers) only warn: they are optimisations.
+ensure_sysctl_file() {
+  local name=$1 dest=/etc/sysctl.d/$1
+  put "$name" "$dest" 0644 root:root
+  if file_changed "$dest"; then
+    sysctl -q -p "$dest" 2>/tmp/platform-sysctl.err || log "WARNING: some settings of $dest could not be applied here: $(tr '\n' ' ' </tmp/platform-sysctl.err)"
+  fi
+}
+
+# Scalar parameters of this step (remote.py: StepSpec.params), if it has any.
+if [ -f "$STEP_DIR/files/params.env" ]; then
+  # shellcheck disable=SC1091
+  . "$STEP_DIR/files/params.env"
+fi
