@@ -9,6 +9,7 @@ registered, so a bad configuration touches nothing. Every key is documented in R
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 from collections.abc import Mapping
@@ -484,6 +485,8 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         cluster_cidr=r.cidr("k3s.clusterCidr", k.get("clusterCidr", "10.42.0.0/16")),
         service_cidr=r.cidr("k3s.serviceCidr", k.get("serviceCidr", "10.43.0.0/16")),
     )
+    if ssh.user == "root":
+        r.problem("ssh.user", "must be a non-root user with passwordless sudo, not 'root'")
     if k3s.metallb_range is not None:
         parts = k3s.metallb_range.split("-")
         try:
@@ -586,4 +589,4 @@ def load_settings() -> Settings:
         s3_access_key=cfg.require_secret("s3AccessKey"),
         s3_secret_key=cfg.require_secret("s3SecretKey"),
     )
-    return Settings(**{**settings.__dict__, "secrets": secrets})
+    return dataclasses.replace(settings, secrets=secrets)

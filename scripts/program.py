@@ -1,0 +1,156 @@
+"""Run the platform program offline, through Pulumi's mocks interface, and record what it registers.
+
+Used by the unit tests, `scripts/render` (plain-text diff of every host change) and the lab (which
+passes a mock that really performs each resource). The program is the same `build_platform` that
+`__main__.py` runs under `pulumi up`; the ordering of `new_resource` calls comes from the SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import rpc
+
+from components.settings import SECRET_KEYS
+from components.validation import NAMESPACE
+
+ROOT = Path(__file__).resolve().parent.parent
+# The SDK's marker for a secret value in wire form (inputs reach a mock like this).
+SECRET_SIG = rpc._special_sig_key  # noqa: SLF001
+SECRET_VALUE = rpc._special_secret_sig  # noqa: SLF001
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
+
+
+def unwrap(value: Any) -> Any:
+    """Wire form -> plain values (secrets unwrapped). Only for mocks that must act on values."""
+    if is_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+@dataclass
+class Registered:
+    type: str
+    name: str
+    urn: str
+    parent: str
+    dependencies: list[str]
+    custom: bool
+    inputs: dict[str, Any]  # wire form: secrets wrapped
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class RecordingMonitor(pmocks.MockMonitor):
+    """The SDK's mock monitor, also keeping parent and dependencies of each registration."""
+
+    def __init__(self, mocks: pmocks.Mocks) -> None:
+        super().__init__(mocks)
+        self.records: list[Registered] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (SDK name)
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+        resp = super().RegisterResource(request)
+        rec = Registered(
+            type=request.type, name=request.name, urn=resp.urn, parent=request.parent,
+            dependencies=sorted(request.dependencies), custom=bool(request.custom),
+            inputs=_plain(inputs), outputs=_plain(rpc.deserialize_properties(resp.object)),
+        )
+        with self._lock:
+            self.records.append(rec)
+        return resp
+
+
+def _plain(value: Any) -> Any:
+    """Deserialized properties -> JSON-able structures, keeping the secret wrapper."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "text") and type(value).__name__ == "StringAsset":
+        return {"asset": value.text}
+    return value
+
+
+class DryMocks(pmocks.Mocks):
+    """Performs nothing: ids are names, outputs echo inputs (with the known output fields)."""
+
+    def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        outputs = dict(args.inputs)
+        if args.typ == "random:index/randomPassword:RandomPassword":
+            outputs["result"] = f"generated-{args.name}"
+        if args.typ == "command:remote:Command":
+            outputs.update(stdout="platform-step: unchanged", stderr="")
+        return f"{args.name}-id", outputs
+
+    def call(self, args: pmocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        return {}, None
+
+
+def stack_config(stack: str) -> dict[str, Any]:
+    """The `platform:*` values of Pulumi.<stack>.yaml, prefix removed."""
+    data = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    out: dict[str, Any] = {}
+    for key, value in (data.get("config") or {}).items():
+        ns, _, short = key.partition(":")
+        if ns == NAMESPACE:
+            out[short] = value
+    return out
+
+
+PLACEHOLDER_SECRETS = {k: f"placeholder-{k}" for k in SECRET_KEYS}
+
+
+@dataclass
+class Run:
+    records: list[Registered]
+    outputs: dict[str, Any]
+
+
+def run_program(
+    stack: str,
+    config: Mapping[str, Any],
+    secrets: Mapping[str, str] | None = None,
+    mocks: pmocks.Mocks | None = None,
+    preview: bool = False,
+) -> Run:
+    """Run `build_platform` for `config` (+ `secrets`, stored as secret config) under mocks."""
+    from components.platform import build_platform
+    from components.settings import load_settings
+
+    mocks = mocks or DryMocks()
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project="platform", stack=stack, preview=preview, monitor=monitor)
+    all_values = dict(config)
+    all_values.update(PLACEHOLDER_SECRETS if secrets is None else secrets)
+    wire = {
+        f"{NAMESPACE}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in all_values.items()
+    }
+    secret_keys = [f"{NAMESPACE}:{k}" for k in SECRET_KEYS if k in all_values]
+    pulumi.runtime.set_all_config(wire, secret_keys)
+    result: dict[str, Any] = {}
+
+    @pulumi.runtime.test
+    def program() -> pulumi.Output[Any]:
+        outputs = build_platform(load_settings())
+        return pulumi.Output.from_input(outputs).apply(result.update)
+
+    program()
+    return Run(records=monitor.records, outputs=result)

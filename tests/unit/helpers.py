@@ -1,0 +1,35 @@
+"""Shared helpers for unit tests: valid configs to mutate, and program runs under mocks."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from components.settings import PRESETS, Settings, parse_settings
+from components.validation import SettingsError
+from scripts.program import PLACEHOLDER_SECRETS, stack_config
+
+STACKS = ("mvp", "prod-ha", "lab")
+
+
+def config(stack: str = "prod-ha", **overrides: Any) -> dict[str, Any]:
+    """The stack file's config plus placeholder secrets, with top-level keys overridden."""
+    cfg = copy.deepcopy(stack_config(stack))
+    cfg.update(PLACEHOLDER_SECRETS)
+    cfg.update(overrides)
+    return cfg
+
+
+def settings(stack: str = "prod-ha", **overrides: Any) -> Settings:
+    return parse_settings(config(stack, **overrides), stack)
+
+
+def problems(cfg: dict[str, Any], stack: str = "prod-ha") -> list[str]:
+    with pytest.raises(SettingsError) as e:
+        parse_settings(cfg, stack)
+    return e.value.problems
+
+
+assert set(PRESETS) == {"mvp", "prod-ha"}

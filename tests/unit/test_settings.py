@@ -1,0 +1,179 @@
+"""Every validation rule, with a config that breaks it; and the example stacks pass."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.settings import parse_settings
+from tests.unit.helpers import STACKS, config, problems, settings
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_example_stacks_are_valid(stack: str) -> None:
+    s = settings(stack)
+    assert s.stack == stack
+    assert s.hosts.postgres and s.hosts.redis and s.hosts.monitoring
+
+
+def test_presets_choose_sizing_and_keys_override() -> None:
+    mvp, ha = settings("mvp"), settings("prod-ha")
+    assert (mvp.postgres.synchronous, ha.postgres.synchronous) == (False, True)
+    assert (mvp.redis.quorum, ha.redis.quorum) == (1, 2)
+    assert ha.hosts.postgres[0].memory_mb == 8192
+    over = settings("prod-ha", postgres={"etcdWitness": "mon-1", "synchronous": False})
+    assert over.postgres.synchronous is False
+
+
+def test_prod_ha_has_three_etcd_members_with_witness() -> None:
+    s = settings("prod-ha")
+    assert [h.name for h in s.etcd_members()] == ["db-1", "db-2", "mon-1"]
+    assert [h.name for h in settings("mvp").etcd_members()] == ["db-1"]
+
+
+def test_unknown_top_level_key() -> None:
+    cfg = config("prod-ha")
+    cfg["postgress"] = {}
+    (p,) = problems(cfg)
+    assert p.startswith("platform:postgress: unknown key 'postgress'; allowed keys:") and "postgres" in p
+
+
+def test_unknown_nested_key_typo() -> None:
+    cfg = config("prod-ha", postgres={"etcdWitness": "mon-1", "synchronus": True})
+    (p,) = problems(cfg)
+    assert p.startswith("platform:postgres.synchronus: unknown key 'synchronus'")
+
+
+def test_unknown_host_field() -> None:
+    cfg = config("mvp")
+    cfg["hosts"]["redis"][0]["privateIP"] = "192.0.2.99"
+    ps = problems(cfg, "mvp")
+    assert any(p.startswith("platform:hosts.redis[0].privateIP: unknown key") for p in ps)
+
+
+def test_unknown_preset() -> None:
+    ps = problems(config("mvp", preset="large"), "mvp")
+    assert "platform:preset: got 'large'; allowed: mvp, prod-ha" in ps
+
+
+def test_missing_host_list_for_enabled_role() -> None:
+    cfg = config("mvp")
+    del cfg["hosts"]["redis"]
+    ps = problems(cfg, "mvp")
+    assert "platform:hosts.redis: needs at least one host" in ps
+    cfg = config("lab")
+    del cfg["hosts"]["edge"]
+    assert "platform:hosts.edge: needs at least one host (router.placement is 'vms')" in problems(cfg, "lab")
+    cfg = config("mvp")
+    del cfg["hosts"]["k3sServers"]
+    assert "platform:hosts.k3sServers: needs at least one host (k3s.enabled is true)" in problems(cfg, "mvp")
+
+
+def test_duplicate_host_names_and_addresses() -> None:
+    cfg = config("prod-ha")
+    cfg["hosts"]["redis"][1]["name"] = "redis-1"
+    cfg["hosts"]["redis"][2]["privateIp"] = "192.0.2.21"
+    ps = problems(cfg)
+    assert "platform:hosts.redis[1].name: duplicate host name 'redis-1' (also hosts.redis[0])" in ps
+    assert ("platform:hosts.redis[2].privateIp: duplicate address 192.0.2.21 "
+            "(also hosts.postgres[0].privateIp)") in ps
+
+
+def test_invalid_ip_addresses() -> None:
+    cfg = config("mvp")
+    cfg["hosts"]["postgres"][0]["privateIp"] = "192.0.2.300"
+    cfg["ssh"]["adminSources"] = ["203.0.113.1/24"]
+    ps = problems(cfg, "mvp")
+    assert "platform:hosts.postgres[0].privateIp: '192.0.2.300' is not a valid IP address" in ps
+    assert any(p.startswith("platform:ssh.adminSources[0]: '203.0.113.1/24' is not a valid") for p in ps)
+
+
+def test_even_etcd_member_count() -> None:
+    cfg = config("mvp", postgres={"etcdWitness": "mon-1"})
+    ps = problems(cfg, "mvp")
+    assert any(p.startswith("platform:postgres.etcdWitness: gives 2 etcd members; etcd needs an odd")
+               for p in ps)
+
+
+def test_even_k3s_server_count() -> None:
+    cfg = config("prod-ha")
+    cfg["hosts"]["k3sServers"] = cfg["hosts"]["k3sServers"][:2] + cfg["hosts"]["k3sServers"][2:2]
+    cfg["preset"] = "mvp"
+    cfg["redis"] = {"quorum": 2}
+    ps = problems(cfg)
+    assert any(p.startswith("platform:hosts.k3sServers: has 2 servers; embedded etcd needs an odd")
+               for p in ps)
+
+
+def test_ha_postgres_without_third_etcd_member() -> None:
+    cfg = config("prod-ha")
+    cfg["hosts"]["monitoring"] = []
+    cfg.pop("postgres")
+    ps = problems(cfg)
+    assert any(p.startswith("platform:postgres.etcdWitness: 2 PostgreSQL VMs need a third etcd member")
+               for p in ps)
+
+
+def test_witness_must_exist_and_not_be_a_database_vm() -> None:
+    ps = problems(config("prod-ha", postgres={"etcdWitness": "nope"}))
+    assert "platform:postgres.etcdWitness: 'nope' is not a host of the inventory" in ps
+    ps = problems(config("prod-ha", postgres={"etcdWitness": "db-2"}))
+    assert any("is a PostgreSQL VM" in p for p in ps)
+
+
+def test_patroni_timing_profile_rule() -> None:
+    ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "ttl": 20, "retryTimeout": 10}))
+    assert any(p.startswith("platform:postgres.ttl: loopWait (5) + 2 * retryTimeout (10) must not exceed")
+               for p in ps)
+    ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "ttl": 10}))
+    assert "platform:postgres.ttl: got 10; allowed: 20 to 300" in ps
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    cfg = config("prod-ha", preset="huge", domain="not a domain", colour="blue")
+    cfg["hosts"]["redis"][0]["privateIp"] = "x"
+    assert len(problems(cfg)) >= 4
+
+
+def test_secrets_are_required() -> None:
+    cfg = config("mvp")
+    del cfg["s3SecretKey"]
+    assert ("platform:s3SecretKey: is required; set it with "
+            "`pulumi config set --secret platform:s3SecretKey`") in problems(cfg, "mvp")
+
+
+def test_redis_quorum_must_be_a_majority() -> None:
+    ps = problems(config("prod-ha", redis={"quorum": 1}))
+    assert any(p.startswith("platform:redis.quorum: is 1; with 3 Sentinels it must be a majority") for p in ps)
+    ps = problems(config("prod-ha", redis={"quorum": 4}))
+    assert any("only 3 Sentinels" in p for p in ps)
+
+
+def test_prod_ha_minimum_host_counts() -> None:
+    cfg = config("prod-ha")
+    cfg["hosts"]["redis"] = cfg["hosts"]["redis"][:1]
+    cfg["redis"] = {"quorum": 1}
+    ps = problems(cfg)
+    assert "platform:hosts.redis: has 1 host(s); this preset needs at least 3" in ps
+
+
+def test_apps_need_k3s_and_mautic_needs_mariadb() -> None:
+    ps = problems(config("lab", apps={"odoo": {"enabled": True}}), "lab")
+    assert "platform:apps.odoo.enabled: is true but k3s.enabled is false; the apps run only in K3s" in ps
+    ps = problems(config("mvp", mariadb={"enabled": False}), "mvp")
+    assert any(p.startswith("platform:mariadb.enabled: is false but apps.mautic is enabled") for p in ps)
+
+
+def test_bad_scalar_types() -> None:
+    ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "ttl": "soon", "synchronous": "yes"}))
+    assert "platform:postgres.ttl: must be an integer from 20 to 300, got 'soon'" in ps
+    assert "platform:postgres.synchronous: must be true or false, got 'yes'" in ps
+
+
+def test_string_scalars_from_pulumi_config_are_accepted() -> None:
+    s = parse_settings(config("prod-ha", postgres={"etcdWitness": "mon-1", "ttl": "30"}), "prod-ha")
+    assert s.postgres.ttl == 30
+
+
+def test_s3_endpoint_must_be_https() -> None:
+    ps = problems(config("mvp", s3={"endpoint": "http://s3.example.com"}), "mvp")
+    assert any(p.startswith("platform:s3.endpoint: got 'http://s3.example.com'; expected an https://") for p in ps)
