@@ -292,14 +292,14 @@ def _parse_hosts(r: Reader, raw: Any, preset: Preset, k3s_enabled: bool, router:
     seen_names: dict[str, str] = {}
     seen_ips: dict[str, str] = {}
     for role in ROLES:
-        for i, h in enumerate(parsed[role]):
+        for i, host in enumerate(parsed[role]):
             where = f"hosts.{role}[{i}]"
-            if h.name and h.name in seen_names:
-                r.problem(f"{where}.name", f"duplicate host name {h.name!r} (also {seen_names[h.name]})")
-            seen_names.setdefault(h.name, where)
+            if host.name and host.name in seen_names:
+                r.problem(f"{where}.name", f"duplicate host name {host.name!r} (also {seen_names[host.name]})")
+            seen_names.setdefault(host.name, where)
             for attr, key in (("private_ip", "privateIp"), ("public_ip", "publicIp")):
-                ip = getattr(h, attr)
-                if not ip or (attr == "public_ip" and ip == h.private_ip):
+                ip = getattr(host, attr)
+                if not ip or (attr == "public_ip" and ip == host.private_ip):
                     continue
                 if ip in seen_ips:
                     r.problem(f"{where}.{key}", f"duplicate address {ip} (also {seen_ips[ip]})")
@@ -476,14 +476,14 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         per_dial_timeout=r.integer("ssh.perDialTimeout", s.get("perDialTimeout"), 15, lo=1, hi=300),
     )
 
-    k = r.obj("k3s", values.get("k3s"), ("enabled", "version", "metallbRange", "clusterCidr", "serviceCidr"))
+    kc = r.obj("k3s", values.get("k3s"), ("enabled", "version", "metallbRange", "clusterCidr", "serviceCidr"))
     k3s = K3sSettings(
-        enabled=r.boolean("k3s.enabled", k.get("enabled"), True),
-        version=r.string("k3s.version", k.get("version"), "v1.30.6+k3s1", pattern=r"v\d+\.\d+\.\d+\+k3s\d+",
+        enabled=r.boolean("k3s.enabled", kc.get("enabled"), True),
+        version=r.string("k3s.version", kc.get("version"), "v1.30.6+k3s1", pattern=r"v\d+\.\d+\.\d+\+k3s\d+",
                          what="a K3s release such as v1.30.6+k3s1"),
-        metallb_range=r.optional_string("k3s.metallbRange", k.get("metallbRange")),
-        cluster_cidr=r.cidr("k3s.clusterCidr", k.get("clusterCidr", "10.42.0.0/16")),
-        service_cidr=r.cidr("k3s.serviceCidr", k.get("serviceCidr", "10.43.0.0/16")),
+        metallb_range=r.optional_string("k3s.metallbRange", kc.get("metallbRange")),
+        cluster_cidr=r.cidr("k3s.clusterCidr", kc.get("clusterCidr", "10.42.0.0/16")),
+        service_cidr=r.cidr("k3s.serviceCidr", kc.get("serviceCidr", "10.43.0.0/16")),
     )
     if ssh.user == "root":
         r.problem("ssh.user", "must be a non-root user with passwordless sudo, not 'root'")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from components.remote import read_bundle
-from scripts.program import SECRET_SIG, DryMocks, is_secret, run_program
 from components.validation import SettingsError
+from scripts.program import SECRET_SIG, DryMocks, is_secret, run_program
 from tests.unit.helpers import STACKS, config
 
 
