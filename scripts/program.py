@@ -94,8 +94,19 @@ class DryMocks(pmocks.Mocks):
 
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         outputs = dict(args.inputs)
+        fake_pem = "-----BEGIN {}-----\n{}\n-----END {}-----\n"
         if args.typ == "random:index/randomPassword:RandomPassword":
             outputs["result"] = f"generated-{args.name}"
+        elif args.typ == "tls:index/privateKey:PrivateKey":
+            outputs["privateKeyPem"] = fake_pem.format("PRIVATE KEY", args.name, "PRIVATE KEY")
+            outputs["publicKeyPem"] = fake_pem.format("PUBLIC KEY", args.name, "PUBLIC KEY")
+        elif args.typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+            outputs["certPem"] = fake_pem.format("CERTIFICATE", args.name, "CERTIFICATE")
+        elif args.typ == "tls:index/certRequest:CertRequest":
+            outputs["certRequestPem"] = fake_pem.format("CERTIFICATE REQUEST", args.name, "CERTIFICATE REQUEST")
+        elif args.typ.startswith("aws:s3/"):
+            outputs.setdefault("bucket", args.inputs.get("bucket", args.name))
+            outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
         if args.typ == "command:remote:Command":
             outputs.update(stdout="platform-step: unchanged", stderr="")
         return f"{args.name}-id", outputs
