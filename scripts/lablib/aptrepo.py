@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from . import image
@@ -20,6 +20,7 @@ from .util import LabError, lab_dir, log, read_stamp, run, sha256_text, write_fi
 
 PACKAGES_TXT = Path(__file__).with_name("packages.txt")
 KEYRING = "/usr/share/keyrings/debian-archive-keyring.gpg"
+RECIPE_VERSION = "2"  # bump when the way the repository is built changes
 
 
 def repo_dir() -> Path:
@@ -77,7 +78,7 @@ Acquire::Retries "3";
 
 def recipe_hash() -> str:
     stamp = read_stamp(image.base_dir().parent / f"{image.SUITE}.stamp")
-    return sha256_text(PACKAGES_TXT.read_text(), _sources(), stamp)
+    return sha256_text(RECIPE_VERSION, PACKAGES_TXT.read_text(), _sources(), stamp)
 
 
 def repo_is_current() -> bool:
@@ -103,13 +104,16 @@ def ensure_repo() -> bool:
         env=env,
         timeout=300,
     )
-    closure: dict[str, tuple[int, str]] = {}
+    closure: dict[str, tuple[int, str]] = {}  # file name -> (size, checksum or "")
     for line in cp.stdout.splitlines():
-        m = re.match(r"^'([^']+)' (\S+) (\d+) (\S+)", line)
+        m = re.match(r"^'([^']+)' (\S+) (\d+)( \S+)?\s*$", line)
         if m:
-            closure[m.group(2)] = (int(m.group(3)), m.group(4))
+            closure[m.group(2)] = (int(m.group(3)), (m.group(4) or "").strip())
     if not closure:
         raise LabError("apt resolved an empty closure for packages.txt")
+    unparsed = [ln for ln in cp.stdout.splitlines() if ln.startswith("'") and ln.split()[1] not in closure]
+    if unparsed:
+        raise LabError(f"could not parse apt --print-uris output: {unparsed[:3]}")
     missing = [f for f, (size, _) in closure.items() if not _deb_ok(debs / f, size)]
     total_mb = sum(closure[f][0] for f in missing) / 1e6
     log("repo", f"{len(closure)} .debs in the closure, downloading {len(missing)} ({total_mb:.0f} MB)")
@@ -153,7 +157,7 @@ def _index(repo: Path) -> None:
         data = (repo / name).read_bytes()
         sums["MD5Sum"].append(f" {hashlib.md5(data).hexdigest()} {len(data)} {name}")
         sums["SHA256"].append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {name}")
-    date = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S UTC")
+    date = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S UTC")
     release = (
         "Origin: plab\nLabel: plab\nSuite: lab\nCodename: lab\n"
         f"Date: {date}\nArchitectures: amd64 all\nDescription: lab local repository\n"

@@ -30,7 +30,11 @@ INCLUDE = (
 REPO_MOUNT = "/srv/labrepo"
 DEPLOY_USER = "deploy"
 # Nothing listens on 127.0.0.1:53 inside a host: lookups fail at once instead of hanging 10-20 s.
-RESOLV_CONF = "# lab: no DNS; hosts resolve each other through /etc/hosts\nnameserver 127.0.0.1\noptions timeout:1 attempts:1\n"
+RESOLV_CONF = """\
+# lab: no DNS; hosts resolve each other through /etc/hosts
+nameserver 127.0.0.1
+options timeout:1 attempts:1
+"""
 SSH_DROPIN = """\
 # lab: the base image ships without host keys; each host makes its own on first boot.
 [Service]
@@ -130,6 +134,11 @@ def _customize(root: Path, pubkey: str) -> None:
         p.unlink()
     write_file(root / "etc/systemd/system/ssh.service.d/lab-hostkeys.conf", SSH_DROPIN)
     write_file(root / "etc/machine-id", "", 0o444)
+    dbus_id = root / "var/lib/dbus/machine-id"
+    if dbus_id.exists() or dbus_id.is_symlink():
+        dbus_id.unlink()
+    dbus_id.parent.mkdir(parents=True, exist_ok=True)
+    dbus_id.symlink_to("/etc/machine-id")
     (root / "etc/hostname").unlink(missing_ok=True)
     if not (root / f"home/{DEPLOY_USER}").exists():
         run(["chroot", root, "useradd", "-m", "-s", "/bin/bash", "-G", "sudo", DEPLOY_USER])
@@ -141,28 +150,41 @@ def _customize(root: Path, pubkey: str) -> None:
         run(["chroot", root, "chown", "-R", f"{owner}:{owner}", f"/{ssh.relative_to(root)}"])
 
 
+def _bootstrap_hash() -> str:
+    return sha256_text(SUITE, mirror(), ",".join(INCLUDE))
+
+
 def recipe_hash() -> str:
-    return sha256_text(
-        SUITE, mirror(), ",".join(INCLUDE), public_key(), RESOLV_CONF, SSH_DROPIN, inspect.getsource(_customize)
-    )
+    """`<debootstrap hash> <customisation hash>`: a change of the latter only re-runs _customize."""
+    custom = sha256_text(public_key(), RESOLV_CONF, SSH_DROPIN, inspect.getsource(_customize))
+    return f"{_bootstrap_hash()} {custom}"
+
+
+def _stamp() -> Path:
+    return base_dir().parent / f"{SUITE}.stamp"
 
 
 def base_is_current() -> bool:
-    return (base_dir() / "etc/os-release").exists() and read_stamp(base_dir().parent / f"{SUITE}.stamp") == recipe_hash()
+    return (base_dir() / "etc/os-release").exists() and read_stamp(_stamp()) == recipe_hash()
 
 
-def ensure_base(mounted_ok: bool = False) -> bool:
-    """Build the base image unless the cached one matches the recipe. Returns True when (re)built.
+def ensure_base() -> bool:
+    """Build the base image unless the cached one matches the recipe. Returns True when changed.
 
-    `mounted_ok=False` refuses to replace a base that lab hosts still use as their lower layer.
+    Refuses to change a base that lab hosts still use as their lower layer.
     """
     ensure_key()
-    stamp = base_dir().parent / f"{SUITE}.stamp"
     want = recipe_hash()
     if base_is_current():
         return False
-    if not mounted_ok and _base_in_use():
+    if _base_in_use():
         raise LabError("the base image must be rebuilt but lab hosts are using it: run `scripts/lab down` first")
+    have = read_stamp(_stamp()).split()
+    if (base_dir() / "etc/os-release").exists() and have and have[0] == _bootstrap_hash():
+        log("image", "re-applying the lab customisation to the cached base")
+        _customize(base_dir(), public_key())
+        write_file(_stamp(), want + "\n")
+        return True
     new = base_dir().with_name(f"{SUITE}.new")
     if new.exists():
         _assert_nothing_mounted_under(new)
@@ -171,19 +193,9 @@ def ensure_base(mounted_ok: bool = False) -> bool:
     cache = lab_dir() / "cache" / "debootstrap"
     cache.mkdir(parents=True, exist_ok=True)
     src = mirror()
-    log("image", f"debootstrap {SUITE} from {src} (one-off, ~80 s)")
+    log("image", f"debootstrap {SUITE} from {src} (one-off, ~100 s)")
     try:
-        run(
-            [
-                "debootstrap",
-                f"--include={','.join(INCLUDE)}",
-                f"--cache-dir={cache}",
-                SUITE,
-                new,
-                src,
-            ],
-            timeout=1800,
-        )
+        run(["debootstrap", f"--include={','.join(INCLUDE)}", f"--cache-dir={cache}", SUITE, new, src], timeout=1800)
     finally:
         _umount_under(new)
     _customize(new, public_key())
@@ -195,7 +207,7 @@ def ensure_base(mounted_ok: bool = False) -> bool:
     new.rename(base_dir())
     if old.exists():
         shutil.rmtree(old)
-    write_file(stamp, want + "\n")
+    write_file(_stamp(), want + "\n")
     log("image", f"base image ready at {base_dir()}")
     return True
 
