@@ -7,6 +7,7 @@ passes a mock that really performs each resource). The program is the same `buil
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from collections.abc import Mapping
@@ -132,7 +133,10 @@ PLACEHOLDER_SECRETS = {k: f"placeholder-{k}" for k in SECRET_KEYS}
 @dataclass
 class Run:
     records: list[Registered]
-    outputs: dict[str, Any]
+    outputs: dict[str, Any]  # stack outputs in wire form: secrets wrapped, exactly as the engine stores them
+
+    def plain_outputs(self) -> dict[str, Any]:
+        return unwrap(self.outputs)  # type: ignore[no-any-return]
 
 
 def run_program(
@@ -161,7 +165,9 @@ def run_program(
     @pulumi.runtime.test
     def program() -> pulumi.Output[Any]:
         outputs = build_platform(load_settings())
-        return pulumi.Output.from_input(outputs).apply(result.update)
+        # Serialised as `pulumi.export` would be, so nested secrets stay marked individually.
+        wire = asyncio.ensure_future(rpc.serialize_property(outputs, [], None))
+        return pulumi.Output.from_input(wire).apply(result.update)
 
     program()
     return Run(records=monitor.records, outputs=result)
