@@ -47,19 +47,22 @@ def firewall_active(ctx: Context) -> list[Row]:
     return rows
 
 
-@check("baseline", "firewall refuses node_exporter from non-monitoring")
+@check("baseline", "firewall: 9100 open to monitoring only")
 def firewall_refuses(ctx: Context) -> list[Row]:
-    """The same port answers the monitoring VM (above) and is refused to any other platform VM."""
+    """The same port, at the same moment, answers the monitoring VM and is refused to another VM:
+    so the refusal is the firewall's, not a service that is down."""
     mon = _scraper(ctx)
     others = [h for h in ctx.settings.hosts.all() if h.name != mon.name]
+    probe = "curl -sS --max-time 3 -o /dev/null http://{ip}:9100/metrics; echo rc=$?"
     rows = []
     for target in ctx.settings.hosts.all():
         source = next((h for h in others if h.name != target.name), None)
         if source is None:
             continue
-        p = ctx.run(source, f"curl -sS --max-time 3 -o /dev/null http://{target.private_ip}:9100/metrics; echo rc=$?")
+        allowed = ctx.run(mon, probe.format(ip=target.private_ip)).stdout.strip().rsplit("rc=", 1)[-1]
+        p = ctx.run(source, probe.format(ip=target.private_ip))
         rc = p.stdout.strip().rsplit("rc=", 1)[-1]
         refused = rc in ("7", "28")  # could not connect / timed out
-        rows.append(Row(PASS if refused else FAIL, target.name,
-                        f"from {source.name}: curl rc={rc} {first_line(p.stderr)}"))
+        rows.append(Row(PASS if refused and allowed == "0" else FAIL, target.name,
+                        f"{mon.name}: rc={allowed}; {source.name}: rc={rc} {first_line(p.stderr)}"))
     return rows
