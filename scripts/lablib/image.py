@@ -114,7 +114,7 @@ def extra_suites() -> list[tuple[str, str]]:
     return out
 
 
-def _customize(root: Path, pubkey: str) -> None:
+def _customize(root: Path, pubkey: str, ca_pem: str) -> None:
     """Turn a fresh debootstrap into the lab base. Part of the recipe hash (source text)."""
     apt = root / "etc/apt"
     write_file(apt / "sources.list", f"deb [trusted=yes] file:{REPO_MOUNT} ./\n")
@@ -143,11 +143,23 @@ def _customize(root: Path, pubkey: str) -> None:
     if not (root / f"home/{DEPLOY_USER}").exists():
         run(["chroot", root, "useradd", "-m", "-s", "/bin/bash", "-G", "sudo", DEPLOY_USER])
     write_file(root / f"etc/sudoers.d/{DEPLOY_USER}", f"{DEPLOY_USER} ALL=(ALL) NOPASSWD:ALL\n", 0o440)
+    # The lab CA (signs the S3 endpoint's certificate) is trusted system-wide, as a public CA is on a
+    # real VM talking to a real S3 endpoint.
+    ca = root / "usr/local/share/ca-certificates/plab-lab-ca.crt"
+    if write_file(ca, ca_pem) or not (root / "etc/ssl/certs/plab-lab-ca.pem").exists():
+        run(["chroot", root, "update-ca-certificates", "--fresh"])
     for home, owner in ((root / "root", "root"), (root / "home" / DEPLOY_USER, DEPLOY_USER)):
         ssh = home / ".ssh"
         ssh.mkdir(mode=0o700, exist_ok=True)
         write_file(ssh / "authorized_keys", pubkey + "\n", 0o600)
         run(["chroot", root, "chown", "-R", f"{owner}:{owner}", f"/{ssh.relative_to(root)}"])
+
+
+def _ca_pem() -> str:
+    from .s3 import ca_cert_path, ensure_ca
+
+    ensure_ca()
+    return ca_cert_path().read_text()
 
 
 def _bootstrap_hash() -> str:
@@ -156,7 +168,7 @@ def _bootstrap_hash() -> str:
 
 def recipe_hash() -> str:
     """`<debootstrap hash> <customisation hash>`: a change of the latter only re-runs _customize."""
-    custom = sha256_text(public_key(), RESOLV_CONF, SSH_DROPIN, inspect.getsource(_customize))
+    custom = sha256_text(public_key(), _ca_pem(), RESOLV_CONF, SSH_DROPIN, inspect.getsource(_customize))
     return f"{_bootstrap_hash()} {custom}"
 
 
@@ -182,7 +194,7 @@ def ensure_base() -> bool:
     have = read_stamp(_stamp()).split()
     if (base_dir() / "etc/os-release").exists() and have and have[0] == _bootstrap_hash():
         log("image", "re-applying the lab customisation to the cached base")
-        _customize(base_dir(), public_key())
+        _customize(base_dir(), public_key(), _ca_pem())
         write_file(_stamp(), want + "\n")
         return True
     new = base_dir().with_name(f"{SUITE}.new")
@@ -198,7 +210,7 @@ def ensure_base() -> bool:
         run(["debootstrap", f"--include={','.join(INCLUDE)}", f"--cache-dir={cache}", SUITE, new, src], timeout=1800)
     finally:
         _umount_under(new)
-    _customize(new, public_key())
+    _customize(new, public_key(), _ca_pem())
     old = base_dir().with_name(f"{SUITE}.old")
     if base_dir().exists():
         if old.exists():
