@@ -9,6 +9,7 @@ killed session - of this checkout or another one - is recognised and cleared.
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 import signal
 import socket
@@ -299,6 +300,7 @@ def destroy(name: str) -> list[str]:
     for m in sorted(
         (m for m in ss.mounts() if m.mountpoint.startswith(str(host_dir(name)) + "/")), key=lambda m: -len(m.mountpoint)
     ):
+        _rm_nspawn_lock(m.mountpoint)
         if not ss.umount(m.mountpoint):
             raise LabError(f"cannot unmount {m.mountpoint}")
         done.append(f"mount {m.mountpoint}")
@@ -313,6 +315,16 @@ def destroy(name: str) -> list[str]:
         shutil.rmtree(host_dir(name))
     pid_file(name).unlink(missing_ok=True)
     return done
+
+
+def _rm_nspawn_lock(root: str) -> None:
+    """nspawn's image lock /run/systemd/nspawn/locks/inode-<dev>:<ino> (named after the root
+    directory's inode, so it can only be found while the root is still mounted)."""
+    try:
+        st = os.stat(root)
+    except OSError:
+        return
+    Path(f"/run/systemd/nspawn/locks/inode-{st.st_dev}:{st.st_ino}").unlink(missing_ok=True)
 
 
 def _rm_propagate(mach: str) -> None:
@@ -396,14 +408,12 @@ def sweep(sw: Sweep) -> list[str]:
             if wanted_path(directory):
                 nspawns.append(pid)
         elif pid in in_cg:
-            root = ss.proc_root(pid)
-            if _host_of_path(root) is not None:
-                if wanted_path(root):
+            upper = ss.root_upperdir(pid)
+            if _host_of_path(upper) is not None:
+                if wanted_path(upper):
                     others.append(pid)
             elif wanted_name(in_cg[pid]):
                 others.append(pid)
-        elif wanted_path(ss.proc_root(pid)):
-            others.append(pid)
     for group in (wrappers, nspawns, others):
         if group:
             ss.signal_pids(group)
@@ -426,6 +436,7 @@ def sweep(sw: Sweep) -> list[str]:
             if not sw.ours_only or m.mountpoint.startswith(ours + "/"):
                 doomed.append(m.mountpoint)
     for mp in sorted(set(doomed), key=len, reverse=True):
+        _rm_nspawn_lock(mp)
         if not ss.umount(mp):
             raise LabError(f"cannot unmount {mp}")
         sw.cleared.append(f"mount {mp}")
@@ -457,17 +468,17 @@ def sweep(sw: Sweep) -> list[str]:
         ss.rmdir_cgroup(CGROUP_PARENT, timeout=2)
     prop = Path("/run/systemd/nspawn/propagate")
     if prop.is_dir():
-        for p in prop.glob(f"{PREFIX}-*"):
-            if wanted_name(p.name[len(PREFIX) + 1 :]):
-                _rm_propagate(p.name)
+        for pdir in prop.glob(f"{PREFIX}-*"):
+            if wanted_name(pdir.name[len(PREFIX) + 1 :]):
+                _rm_propagate(pdir.name)
     # 5. this checkout's host folders and pid files (never another checkout's files).
     if (lab_dir() / "hosts").is_dir():
         for d in (lab_dir() / "hosts").iterdir():
             if d.name not in sw.keep and not any(m.mountpoint.startswith(str(d) + "/") for m in ss.mounts()):
                 shutil.rmtree(d)
-    for p in (lab_dir() / "pids").glob("host-*.pid") if (lab_dir() / "pids").is_dir() else []:
-        if p.name[5:-4] not in sw.keep:
-            p.unlink()
+    for pf in (lab_dir() / "pids").glob("host-*.pid") if (lab_dir() / "pids").is_dir() else []:
+        if pf.name[5:-4] not in sw.keep:
+            pf.unlink()
     return sw.cleared
 
 

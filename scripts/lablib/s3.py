@@ -85,9 +85,9 @@ def ensure_ca() -> bool:
         run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key])
         os.chmod(key, 0o600)
         run(
-            ["openssl", "req", "-x509", "-new", "-key", key, "-sha256", "-days", "3650", "-subj", "/CN=plab lab CA"]
-            + ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign"]
-            + ["-out", crt]
+            ["openssl", "req", "-x509", "-new", "-key", str(key), "-sha256", "-days", "3650"]
+            + ["-subj", "/CN=plab lab CA", "-addext", "basicConstraints=critical,CA:TRUE"]
+            + ["-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", str(crt)]
         )
         os.chmod(crt, 0o644)
         (s3_dir() / "server.pem").unlink(missing_ok=True)
@@ -105,8 +105,8 @@ def ensure_ca() -> bool:
         run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", skey])
         run(["openssl", "req", "-new", "-key", skey, "-subj", "/CN=s3.lab", "-out", csr])
         run(
-            ["openssl", "x509", "-req", "-in", csr, "-CA", crt, "-CAkey", key, "-CAcreateserial"]
-            + ["-days", "825", "-sha256", "-extfile", ext, "-out", scrt]
+            ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(crt), "-CAkey", str(key), "-CAcreateserial"]
+            + ["-days", "825", "-sha256", "-extfile", str(ext), "-out", str(scrt)]
         )
         write_file(pem, scrt.read_text() + skey.read_text(), 0o600)
         for p in (skey, csr):

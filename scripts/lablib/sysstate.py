@@ -69,6 +69,24 @@ def proc_root(pid: int) -> str:
     return _link(pid, "root")
 
 
+def root_upperdir(pid: int) -> str:
+    """upperdir of the overlay mounted at the process's root ("" if none). /proc/PID/root reads "/"
+    for a process in another mount namespace, but its mountinfo names the overlay."""
+    upper = ""
+    try:
+        with open(f"/proc/{pid}/mountinfo") as f:
+            for line in f:
+                left, _, right = line.rstrip("\n").partition(" - ")
+                lf, rf = left.split(), right.split()
+                if len(lf) > 4 and lf[4] == "/" and len(rf) > 2 and rf[0] == "overlay":
+                    for opt in _unescape(rf[2]).split(","):
+                        if opt.startswith("upperdir="):
+                            upper = opt.split("=", 1)[1]
+    except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
+        pass
+    return upper
+
+
 def proc_cwd(pid: int) -> str:
     return _link(pid, "cwd")
 
