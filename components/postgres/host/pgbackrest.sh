@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# pgBackRest on a database VM: the backup schedule (every node; it acts only on the primary), and
+# on the primary the stanza (created once), an archive check and a first full backup.
+# Params: STANZA. Files: platform-pg-backup, pgbackrest.cron.
+set -euo pipefail
+# shellcheck source=components/step_lib.sh
+. "$STEP_DIR/lib.sh"
+
+ensure_packages pgbackrest cron
+put platform-pg-backup /usr/local/sbin/platform-pg-backup 0755 root:root
+put pgbackrest.cron /etc/cron.d/platform-pgbackrest 0644 root:root
+ensure_enabled cron
+
+as_pg() { runuser -u postgres -- "$@"; }
+in_recovery=$(as_pg psql -h /var/run/postgresql -XAtqc 'SELECT pg_is_in_recovery()' postgres)
+if [ "$in_recovery" != f ]; then
+  log "replica: the stanza and backups are handled on the primary"
+  exit 0
+fi
+
+info=$(as_pg pgbackrest --stanza="$STANZA" --output=json info 2>/dev/null || true)
+if ! grep -q '"status":{"code":0' <<<"$info" && ! grep -q '"status":{"code":2' <<<"$info"; then
+  # Missing stanza (code 1): create it. Online, since PostgreSQL runs here; --no-online is only
+  # for a stopped cluster, which this step never sees.
+  as_pg pgbackrest --stanza="$STANZA" --log-level-console=warn stanza-create
+  changed "created stanza $STANZA"
+fi
+as_pg pgbackrest --stanza="$STANZA" --log-level-console=warn check
+if ! grep -q '"label"' <<<"$(as_pg pgbackrest --stanza="$STANZA" --output=json info)"; then
+  as_pg pgbackrest --stanza="$STANZA" --type=full --log-level-console=warn backup
+  changed "first full backup"
+fi

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# PostgreSQL under Patroni on a database VM: packages (PGDG only where the distribution lacks the
+# version), certificates, pgBackRest configuration (archive_command and replica restore need it),
+# the Patroni configuration, start, and a bounded wait until this node runs PostgreSQL.
+# Params: PG_VERSION, CLUSTER, DATA_DIR, HOST_IP, API_PORT, NODE_ROLE (leader|replica).
+# Files: config.yml, dcs.yml, pgbackrest.conf, ca.crt, host.crt, s3-ca.crt (optional).
+# Secrets: host_key and the passwords the files refer to.
+# Never restarts PostgreSQL: configuration changes are applied with a Patroni reload, cluster-wide
+# settings with `patronictl edit-config`; a change that needs a restart is reported as pending.
+set -euo pipefail
+# shellcheck source=components/step_lib.sh
+. "$STEP_DIR/lib.sh"
+
+TLS=/etc/patroni/tls
+CONFIG=/etc/patroni/config.yml
+
+install_secret() {  # install_secret NAME DEST MODE OWNER:GROUP
+  local tmp
+  tmp=$(mktemp "$STEP_DIR/secret.XXXXXX")
+  secret "$1" >"$tmp"
+  put_content "$tmp" "$2" "$3" "$4"
+}
+
+api() {  # api PATH -> HTTP status of GET https://HOST_IP:API_PORT/PATH (000 when unreachable)
+  curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$TLS/ca.crt" \
+    --cert "$TLS/host.crt" --key "$TLS/host.key" "https://$HOST_IP:$API_PORT/$1" || true
+}
+
+# --- packages ---------------------------------------------------------------------------------
+ensure_packages ca-certificates curl gnupg postgresql-common
+# Debian's postgresql package would create and start a "main" cluster; Patroni owns ours.
+install -d -m 0755 /etc/postgresql-common/createcluster.d
+printf '# Rendered by the platform program: Patroni creates the cluster, not the package.\ncreate_main_cluster = false\n' \
+  >"$STEP_DIR/createcluster.conf"
+put_content "$STEP_DIR/createcluster.conf" /etc/postgresql-common/createcluster.d/platform.conf 0644 root:root
+
+if ! apt-cache show "postgresql-$PG_VERSION" >/dev/null 2>&1; then
+  # Ubuntu 22.04/24.04 ship other major versions: add the PGDG repository (its signing key comes
+  # with postgresql-common's own helper script).
+  if [ -x /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh ]; then
+    /usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y >/dev/null
+    STEP_APT_UPDATED=0
+    changed "added the PGDG repository"
+  fi
+  apt-cache show "postgresql-$PG_VERSION" >/dev/null 2>&1 || STEP_APT_UPDATED=0
+fi
+ensure_packages "postgresql-$PG_VERSION" "postgresql-client-$PG_VERSION" patroni pgbackrest etcd-client
+
+# A "main" cluster created before our createcluster.d file existed (package installed earlier).
+if [ -d "/etc/postgresql/$PG_VERSION/main" ]; then
+  main_data=/var/lib/postgresql/$PG_VERSION/main
+  # Only a pristine cluster (template0, template1, postgres) is dropped; anything else is data.
+  if [ -d "$main_data/base" ] && [ "$(find "$main_data/base" -mindepth 1 -maxdepth 1 -type d | wc -l)" -gt 3 ]; then
+    die "/etc/postgresql/$PG_VERSION/main holds databases; move them away before Patroni takes over"
+  fi
+  pg_dropcluster --stop "$PG_VERSION" main
+  changed "dropped the package's $PG_VERSION/main cluster"
+fi
+
+# --- certificates, pgBackRest, Patroni configuration -------------------------------------------
+install -d -m 0750 -o postgres -g postgres /etc/patroni "$TLS"
+put ca.crt "$TLS/ca.crt" 0644 postgres:postgres
+put host.crt "$TLS/host.crt" 0644 postgres:postgres
+install_secret host_key "$TLS/host.key" 0600 postgres:postgres
+
+install -d -m 0750 -o postgres -g postgres /var/spool/pgbackrest /var/log/pgbackrest
+install -d -m 0755 /etc/pgbackrest
+if [ -f "$STEP_DIR/files/s3-ca.crt" ]; then
+  put s3-ca.crt /etc/pgbackrest/s3-ca.crt 0644 root:root
+fi
+put pgbackrest.conf /etc/pgbackrest.conf 0640 root:postgres
+
+install -d -m 0700 -o postgres -g postgres "$(dirname "$DATA_DIR")"
+put config.yml "$CONFIG" 0600 postgres:postgres
+put dcs.yml /etc/patroni/dcs.yml 0644 root:root
+if ! patroni --validate-config "$CONFIG" >"$STEP_DIR/validate.log" 2>&1; then
+  # Patroni 3.0 also probes the listen ports, which are in use once it runs: report, don't fail.
+  if grep -qv 'already in use' "$STEP_DIR/validate.log"; then
+    cat "$STEP_DIR/validate.log" >&2
+    die "patroni --validate-config rejected $CONFIG"
+  fi
+fi
+
+# --- the DCS must have quorum before Patroni starts (bounded: 60 x 2 s) -------------------------
+etcd_ok=0
+for _ in $(seq 1 60); do
+  if ETCDCTL_API=3 etcdctl --endpoints="https://127.0.0.1:2379" --cacert="$TLS/ca.crt" \
+       --cert="$TLS/host.crt" --key="$TLS/host.key" --command-timeout=3s endpoint health >/dev/null 2>&1; then
+    etcd_ok=1
+    break
+  fi
+  sleep 2
+done
+[ "$etcd_ok" -eq 1 ] || die "etcd has no quorum after 120 s (are the other members' etcd steps done?)"
+
+# --- Patroni --------------------------------------------------------------------------------------
+started=0
+if ! systemctl is-enabled --quiet patroni 2>/dev/null; then
+  systemctl enable --quiet patroni
+  changed "enabled patroni"
+fi
+if ! systemctl is-active --quiet patroni; then
+  systemctl start patroni
+  started=1
+  changed "started patroni"
+elif file_changed "$CONFIG" "$TLS/ca.crt" "$TLS/host.crt" "$TLS/host.key" /etc/pgbackrest.conf; then
+  # SIGHUP: Patroni re-reads its file and reloads PostgreSQL; no restart, no failover.
+  systemctl reload patroni
+  changed "reloaded patroni"
+fi
+
+# A replica may be restored from S3 first: allow it time (bounded: 900 s).
+want=health
+for i in $(seq 1 450); do
+  [ "$(api "$want")" = 200 ] && break
+  if [ "$i" -eq 450 ]; then
+    journalctl -u patroni -n 40 --no-pager >&2 || true
+    die "PostgreSQL is not running under Patroni after 900 s"
+  fi
+  sleep 2
+done
+if [ "$NODE_ROLE" = leader ] && [ "$started" -eq 1 ]; then
+  # First start of the first node: wait for it to take the leader key (bootstrap or existing).
+  for _ in $(seq 1 60); do
+    [ "$(api primary)" = 200 ] || [ "$(api replica)" = 200 ] && break
+    sleep 1
+  done
+fi
+
+# Cluster-wide settings changed since bootstrap (timing profile, synchronous mode, DCS params).
+if file_changed /etc/patroni/dcs.yml && [ "$started" -eq 0 ]; then
+  patronictl -c "$CONFIG" edit-config --force --quiet --apply /etc/patroni/dcs.yml "$CLUSTER" >&2
+  changed "applied cluster-wide settings"
+fi
+if patronictl -c "$CONFIG" list -f json "$CLUSTER" 2>/dev/null | grep -q '"Pending restart": "\*"'; then
+  log "WARNING: a changed parameter needs a PostgreSQL restart; run 'patronictl restart $CLUSTER' in a maintenance window"
+fi

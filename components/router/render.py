@@ -1,0 +1,116 @@
+"""The router's HAProxy configuration, rendered once for every placement (edge VMs or K3s).
+
+Clients reach the PostgreSQL primary through the router: port 5000 goes to PgBouncer (6432) on
+the node that Patroni reports as primary, 5001 to the replicas. The Redis component appends its
+own listener through `extra_sections`. Pure: no Pulumi imports.
+
+Per-host values are not rendered into the file: the stats listener binds `${PLATFORM_PRIVATE_IP}`,
+which HAProxy expands from its environment (/etc/default/haproxy on VMs, the pod IP in K3s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from components.postgres.render import PATRONI_PORT, PGBOUNCER_PORT
+from components.settings import Settings
+
+PRIMARY_PORT = 5000
+REPLICA_PORT = 5001
+STATS_PORT = 7000
+CA_FILE = "/etc/haproxy/platform-ca.pem"
+PRIVATE_IP_ENV = "PLATFORM_PRIVATE_IP"
+# In-cluster name of the router Service when router.placement is k3s (the K3s issue deploys it).
+K3S_SERVICE = "platform-router.platform.svc.cluster.local"
+
+# The PgBouncer probe: an SSLRequest packet (length 8, code 80877103). A live PgBouncer answers
+# with one byte, 'S' (TLS on, 0x53) or 'N' (0x4e); a dead one refuses the connection.
+SSL_REQUEST_HEX = "0000000804d2162f"
+
+
+def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance: str) -> list[str]:
+    lines = [
+        f"listen {name}",
+        f"    bind :{port}",
+        "    mode tcp",
+        "    option tcplog",
+        f"    balance {balance}",
+        "    # Long-lived database sessions: no idle timeout shorter than the apps' pools expect.",
+        "    timeout client 30m",
+        "    timeout server 30m",
+        # Patroni's `OPTIONS /primary` health check, run as a tcp-check sequence rather than
+        # `option httpchk`: an http-check rule set cannot send the binary PostgreSQL probe, and
+        # the router must also drop a node whose PgBouncer is dead while its Patroni is healthy.
+        # Each `connect` opens a new connection; any failing rule fails the whole check, so a
+        # server is UP only when BOTH PgBouncer answers and Patroni reports the wanted role
+        # (proven against loopback fakes: "Connection refused at step 1" / "did not match at step 6").
+        "    option tcp-check",
+        "    # 1. PgBouncer is up: it answers a PostgreSQL SSLRequest with 'S' or 'N'.",
+        f"    tcp-check connect port {PGBOUNCER_PORT}",
+        f"    tcp-check send-binary {SSL_REQUEST_HEX}",
+        "    tcp-check expect rbinary ^(53|4e|4E)",
+        f"    # 2. Patroni says this node is the {endpoint.strip('/')} (REST API over TLS).",
+        f"    tcp-check connect port {PATRONI_PORT} ssl",
+        f'    tcp-check send "OPTIONS {endpoint} HTTP/1.0\\r\\n\\r\\n"',
+        '    tcp-check expect rstring "^HTTP/1\\.[01] 200"',
+        "    default-server inter 1s fastinter 1s downinter 2s fall 2 rise 2 "
+        f"on-marked-down shutdown-sessions check-ssl verify required ca-file {CA_FILE}",
+    ]
+    for h in settings.hosts.postgres:
+        lines.append(f"    server {h.name} {h.private_ip}:{PGBOUNCER_PORT} check verifyhost {h.name}")
+    return lines
+
+
+def render_haproxy(settings: Settings, extra_sections: Sequence[str] = ()) -> str:
+    """haproxy.cfg for every router host; `extra_sections` (complete sections) are appended."""
+    lines = [
+        "# HAProxy router of the platform. Rendered by the platform program",
+        "# (components/router/render.py); do not edit. Validate with `haproxy -c -f`.",
+        "global",
+        "    log /dev/log local0",
+        "    maxconn 4000",
+        "    user haproxy",
+        "    group haproxy",
+        "    daemon",
+        "    stats socket /run/haproxy/admin.sock mode 660 level admin",
+        "    ssl-default-server-options ssl-min-ver TLSv1.2",
+        "",
+        "defaults",
+        "    log global",
+        "    mode tcp",
+        "    option dontlognull",
+        "    retries 2",
+        "    timeout connect 3s",
+        "    timeout check 2s",
+        "    timeout client 30m",
+        "    timeout server 30m",
+        "",
+        "# PostgreSQL read-write: PgBouncer on the current Patroni primary.",
+        *_pg_backend(settings, "postgres_primary", PRIMARY_PORT, "/primary", "first"),
+        "",
+        "# PostgreSQL read-only: PgBouncer on the streaming replicas.",
+        *_pg_backend(settings, "postgres_replicas", REPLICA_PORT, "/replica", "roundrobin"),
+        "",
+        "# Server states for people and monitoring, on the private address only.",
+        "listen stats",
+        f'    bind "${{{PRIVATE_IP_ENV}}}:{STATS_PORT}"',
+        "    mode http",
+        "    timeout client 30s",
+        "    timeout server 30s",
+        "    stats enable",
+        "    stats uri /",
+        "    stats refresh 5s",
+        "    http-request use-service prometheus-exporter if { path /metrics }",
+        "",
+    ]
+    for section in extra_sections:
+        lines += [section.rstrip("\n"), ""]
+    return "\n".join(lines)
+
+
+def render_defaults(private_ip: str) -> str:
+    """/etc/default/haproxy on an edge VM: the address the stats listener binds."""
+    return (
+        "# Rendered by the platform program (components/router).\n"
+        f"{PRIVATE_IP_ENV}={private_ip}\n"
+    )
