@@ -149,6 +149,28 @@ def test_hosts_resolve_each_other_and_dns_fails_fast(lab_up: None) -> None:
     assert cp.returncode != 0 and time.monotonic() - t < 5
 
 
+def test_repository_serves_what_the_host_scripts_install(lab_up: None) -> None:
+    """Every literal package name in `ensure_packages` calls of the host scripts is in the local
+    repository or already in the base image."""
+    served = {
+        line.split(":", 1)[1].strip()
+        for line in (ROOT / ".lab/repo/Packages").read_text().splitlines()
+        if line.startswith("Package:")
+    }
+    status = (ROOT / ".lab/base/bookworm/var/lib/dpkg/status").read_text().split("\n\n")
+    in_base = {e.split("\n", 1)[0].removeprefix("Package: ") for e in status if "Status: install ok installed" in e}
+    wanted: dict[str, str] = {}
+    for script in sorted(ROOT.glob("components/**/*.sh")):
+        for line in script.read_text().splitlines():
+            words = line.split("#", 1)[0].split()
+            if words[:1] == ["ensure_packages"]:
+                for w in words[1:]:
+                    if "$" not in w:
+                        wanted.setdefault(w.strip("\"'"), str(script.relative_to(ROOT)))
+    missing = {p: where for p, where in wanted.items() if p not in served | in_base}
+    assert not missing, f"add to scripts/lablib/packages.txt: {missing}"
+
+
 def test_hosts_up_again_keeps_running_hosts(lab_up: None) -> None:
     before = {h.name: host_pid(h.name) for h in hosts()}
     cp = lab("hosts-up", timeout=120)
