@@ -13,6 +13,8 @@ from components.firewall import ServicePort, baseline_ports, firewall_matrix
 from components.pki import InternalCA
 from components.postgres import PostgresHACluster
 from components.postgres.ports import ports as postgres_ports
+from components.redis import RedisSentinelCluster
+from components.redis.ports import ports as redis_ports
 from components.router import Router
 from components.settings import Settings
 from components.storage import Storage
@@ -20,7 +22,7 @@ from components.storage import Storage
 
 def service_ports(settings: Settings) -> list[ServicePort]:
     """Every port the platform listens on, from every component, for the firewall matrix."""
-    return baseline_ports(settings) + postgres_ports(settings)
+    return baseline_ports(settings) + postgres_ports(settings) + redis_ports(settings)
 
 
 def build_platform(settings: Settings) -> dict[str, Any]:
@@ -32,6 +34,7 @@ def build_platform(settings: Settings) -> dict[str, Any]:
     ca = InternalCA("platform-ca", f"platform {settings.stack} internal CA")
     storage = Storage(settings)
     postgres = PostgresHACluster(settings, ca, ready, storage.backups.bucket)
+    redis = RedisSentinelCluster(settings, ready, ca, storage.backups)
     router = Router(settings, ca.cert_pem, ready)
     return {
         "postgresRouter": router.endpoint,
@@ -40,6 +43,11 @@ def build_platform(settings: Settings) -> dict[str, Any]:
         "postgresApps": postgres.apps,
         "postgresCaCertificate": postgres.ca_certificate,
         "postgresScrapeTargets": postgres.scrape_targets,
+        "redisSentinels": redis.sentinels,
+        "redisMasterName": redis.master_name,
+        "redisRouter": redis.router_endpoint,
+        "redisApps": redis.apps,
+        "redisScrapeTargets": redis.scrape_targets,
         "s3Endpoint": settings.s3.endpoint,
         "buckets": {k: b.bucket for k, b in storage.buckets.items()},
         "preset": settings.preset,

@@ -29,7 +29,7 @@ import pulumi_random as random
 from components.pki import InternalCA, secret
 from components.postgres import render
 from components.remote import StepSpec, host_step
-from components.router import endpoint as router_endpoint
+from components.router.render import endpoint as router_endpoint
 from components.settings import Settings
 
 HOST_DIR = Path(__file__).parent / "host"
@@ -185,7 +185,7 @@ class PostgresHACluster(pulumi.ComponentResource):
             self.apps[db] = {
                 "database": db,
                 "user": db,
-                "password": pw,
+                "password": pw,  # secret (RandomPassword.result wrapped in secret())
                 "dsn": secret(pw.apply(functools.partial(dsn, db, self.router_endpoint))),
             }
         self.scrape_targets = {

@@ -15,15 +15,11 @@ import pulumi
 
 from components.remote import StepSpec, host_step
 from components.router import render
+from components.router.render import endpoint
 from components.settings import Settings
 
 HOST_DIR = Path(__file__).parent / "host"
-
-
-def endpoint(settings: Settings, port: int = render.PRIMARY_PORT) -> str:
-    if settings.router.placement == "vms" and settings.hosts.edge:
-        return f"{settings.hosts.edge[0].private_ip}:{port}"
-    return f"{render.K3S_SERVICE}:{port}"
+__all__ = ["Router", "endpoint"]
 
 
 class Router(pulumi.ComponentResource):

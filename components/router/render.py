@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from components.postgres.render import PATRONI_PORT, PGBOUNCER_PORT
 from components.settings import Settings
+
+# Same values as components/postgres/render.py (not imported: that package imports this module).
+PATRONI_PORT = 8008
+PGBOUNCER_PORT = 6432
 
 PRIMARY_PORT = 5000
 REPLICA_PORT = 5001
@@ -106,6 +109,13 @@ def render_haproxy(settings: Settings, extra_sections: Sequence[str] = ()) -> st
     for section in extra_sections:
         lines += [section.rstrip("\n"), ""]
     return "\n".join(lines)
+
+
+def endpoint(settings: Settings, port: int = PRIMARY_PORT) -> str:
+    """host:port clients use: the first edge VM, or the router Service inside K3s."""
+    if settings.router.placement == "vms" and settings.hosts.edge:
+        return f"{settings.hosts.edge[0].private_ip}:{port}"
+    return f"{K3S_SERVICE}:{port}"
 
 
 def render_defaults(private_ip: str) -> str:
