@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from components.redis.schedule import cron_to_oncalendar
+from components.router import render as router_render
 from components.settings import Host, Settings
 
 REDIS_PORT = 6379
@@ -99,8 +100,9 @@ def sentinel_addresses(settings: Settings, layout: Layout = PROD) -> list[str]:
     return [f"{h.private_ip}:{layout.sentinel_port}" for h in sentinel_hosts(settings)]
 
 
-def router_endpoints(settings: Settings) -> list[str]:
-    return [f"{h.private_ip}:{ROUTER_PORT}" for h in settings.router_hosts()]
+def router_endpoint(settings: Settings) -> str:
+    """host:port of the router's Redis listener (first edge VM, or the router Service in K3s)."""
+    return router_render.endpoint(settings, ROUTER_PORT)
 
 
 def _binds(host: Host) -> str:
@@ -483,7 +485,7 @@ def router_section(settings: Settings) -> str:
     The password is a `{{secret:redis_healthcheck}}` placeholder: the router step must receive
     that secret (RedisSentinelCluster.router_secrets).
     """
-    ssl = f" ssl verify required ca-file {TLS_DIR}/ca.crt" if settings.redis.tls else ""
+    ssl = f" ssl verify required ca-file {router_render.CA_FILE}" if settings.redis.tls else ""
     lines = [
         "# Redis master for clients without Sentinel support (components/redis/render.py).",
         "listen redis",

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# RedisSentinelCluster, every Redis VM: Redis Sentinel. Sentinel rewrites its config file with
+# its state (current master, epochs, known replicas and Sentinels, its id). A changed *rendered*
+# configuration (tracked by hash) is installed with that state carried over, so a re-run never
+# makes a Sentinel forget a failover. Params: MASTER_NAME, SENTINEL_PORT, TLS (0/1).
+# Files: sentinel.conf (with {{secret:...}}), sentinel-dropin.conf; with TLS: tls-ca.crt,
+# tls-redis.crt, tls-redis.key.
+set -euo pipefail
+# shellcheck source=components/step_lib.sh
+. "$STEP_DIR/lib.sh"
+
+ensure_packages redis-sentinel redis-tools
+
+STATE=/var/lib/platform-redis
+install -d -m 0700 -o root -g root "$STATE"
+if [ "$(stat -c '%a %U:%G' /etc/redis)" != "2770 redis:redis" ]; then
+  chown redis:redis /etc/redis && chmod 2770 /etc/redis
+  changed "/etc/redis permissions"
+fi
+
+put sentinel-dropin.conf /etc/systemd/system/redis-sentinel.service.d/platform.conf 0644 root:root
+if file_changed /etc/systemd/system/redis-sentinel.service.d/platform.conf; then systemctl daemon-reload; fi
+
+restart=0
+if [ "$TLS" = 1 ]; then
+  install -d -m 0750 -o redis -g redis /etc/redis/tls
+  put tls-ca.crt /etc/redis/tls/ca.crt 0644 redis:redis
+  put tls-redis.crt /etc/redis/tls/redis.crt 0644 redis:redis
+  put tls-redis.key /etc/redis/tls/redis.key 0600 redis:redis
+  if file_changed /etc/redis/tls/ca.crt /etc/redis/tls/redis.crt /etc/redis/tls/redis.key; then restart=1; fi
+fi
+
+live=/etc/redis/sentinel.conf
+rendered=$(mktemp "$STEP_DIR/sentinel.conf.XXXXXX")
+bundled sentinel.conf >"$rendered"
+new_hash=$(sha256sum <"$rendered" | cut -d' ' -f1)
+old_hash=$(cat "$STATE/sentinel.conf.sha256" 2>/dev/null || true)
+if [ "$new_hash" != "$old_hash" ] || ! grep -q '^# Rendered by the platform program' "$live" 2>/dev/null; then
+  merged=$(mktemp "$STEP_DIR/sentinel.merged.XXXXXX")
+  if grep -q '^# Rendered by the platform program' "$live" 2>/dev/null; then
+    # Ours already: keep the master Sentinel knows now, its id and the epochs/topology it learned.
+    MASTER_NAME=$MASTER_NAME perl -e '
+      my ($rendered, $live) = @ARGV; my $n = $ENV{MASTER_NAME};
+      open(my $l, "<", $live) or die; my @live = <$l>; close $l;
+      my ($ip, $port);
+      for (@live) { ($ip, $port) = ($1, $2) if /^sentinel monitor \Q$n\E (\S+) (\d+) \d+\s*$/i; }
+      open(my $r, "<", $rendered) or die;
+      while (<$r>) {
+        s/^(sentinel monitor \Q$n\E) \S+ \d+ (\d+)$/$1 $ip $port $2/i if defined $ip;
+        print;
+      }
+      print "# State kept from the running Sentinel by the platform step:\n";
+      for (@live) {
+        print if /^sentinel (myid|current-epoch) /i
+              || /^sentinel (config-epoch|leader-epoch|known-replica|known-sentinel) \Q$n\E /i;
+      }' "$rendered" "$live" >"$merged"
+  else
+    # First install: the packaged file (or a foreign one) holds nothing worth keeping; its id
+    # might even be a cloned image's, which would make Sentinels ignore each other.
+    cp "$rendered" "$merged"
+  fi
+  install -m 0640 -o redis -g redis "$merged" "$live"
+  printf '%s\n' "$new_hash" >"$STATE/sentinel.conf.sha256"
+  changed "$live"
+  restart=1
+fi
+if [ "$(stat -c '%a %U:%G' "$live")" != "640 redis:redis" ]; then
+  chown redis:redis "$live" && chmod 0640 "$live"
+  changed "$live permissions"
+fi
+
+if ! systemctl is-enabled --quiet redis-sentinel; then
+  systemctl enable --quiet redis-sentinel
+  changed "enabled redis-sentinel"
+fi
+if [ "$restart" = 1 ]; then
+  systemctl restart redis-sentinel
+  changed "restarted redis-sentinel"
+elif ! systemctl is-active --quiet redis-sentinel; then
+  systemctl start redis-sentinel
+  changed "started redis-sentinel"
+fi
+
+tls_args=()
+[ "$TLS" = 1 ] && tls_args=(--tls --cacert /etc/redis/tls/ca.crt)
+for _ in $(seq 1 30); do
+  master=$(timeout 3 redis-cli "${tls_args[@]}" -h 127.0.0.1 -p "$SENTINEL_PORT" SENTINEL GET-MASTER-ADDR-BY-NAME "$MASTER_NAME" 2>/dev/null | paste -sd: || true)
+  [[ $master == *:* ]] && break
+  sleep 1
+done
+[[ ${master:-} == *:* ]] || die "redis-sentinel does not know master $MASTER_NAME after 30 s (journalctl -u redis-sentinel)"
+log "Sentinel monitors $MASTER_NAME at $master"
