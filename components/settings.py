@@ -393,6 +393,15 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
     for i, a in enumerate(apps):
         r.string(f"redis.apps[{i}]", a, "", pattern=NAME_RE, what="a lower-case name")
     b = r.obj("redis.backup", p.get("backup"), ("schedule", "retentionDays"))
+    backup_schedule = r.string("redis.backup.schedule", b.get("schedule"), "30 2 * * *",
+                               pattern=CRON_RE, what="a 5-field cron expression")
+    from components.redis.schedule import cron_to_oncalendar  # here: the package imports this module
+
+    try:
+        cron_to_oncalendar(backup_schedule)  # the backup runs from a systemd timer
+    except ValueError as e:
+        r.problem("redis.backup.schedule", f"got {backup_schedule!r}: {e}")
+        backup_schedule = "30 2 * * *"
     return RedisSettings(
         master_name=r.string("redis.masterName", p.get("masterName"), "platform", pattern=NAME_RE,
                              what="a lower-case name"),
@@ -407,8 +416,7 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
                                       lo=5000, hi=3600000),
         tls=r.boolean("redis.tls", p.get("tls"), False),
         apps=apps,
-        backup_schedule=r.string("redis.backup.schedule", b.get("schedule"), "30 2 * * *",
-                                 pattern=CRON_RE, what="a 5-field cron expression"),
+        backup_schedule=backup_schedule,
         backup_retention_days=r.integer("redis.backup.retentionDays", b.get("retentionDays"), 14,
                                         lo=1, hi=3650),
     )

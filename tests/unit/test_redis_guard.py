@@ -198,6 +198,33 @@ class Cluster:
         self.procs[f"sentinel{i}"] = subprocess.Popen(["redis-sentinel", str(conf)], stdout=subprocess.DEVNULL,
                                                       stderr=subprocess.DEVNULL)
 
+    def start_router(self) -> tuple[str, int]:
+        """HAProxy with the rendered router section, pointed at the loopback nodes."""
+        port = free_port(self.sentinel_port + 100)
+        section = substitute(render.router_section(self.settings), SECRETS)
+        section = section.replace(f"bind :{render.ROUTER_PORT}", f"bind 127.0.0.1:{port}")
+        section = section.replace(f":{render.REDIS_PORT} check", f":{self.redis_port} check")
+        cfg = self.tmp / "haproxy.cfg"
+        cfg.write_text("global\n    maxconn 100\n\ndefaults\n    mode tcp\n    timeout connect 1s\n"
+                       "    timeout client 30s\n    timeout server 30s\n\n" + section)
+        self.procs["haproxy"] = subprocess.Popen(["haproxy", "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL,
+                                                 stderr=subprocess.DEVNULL)
+        return ("127.0.0.1", port)
+
+    def start_exporters(self) -> tuple[tuple[str, int], tuple[str, int]]:
+        web = free_port(self.sentinel_port + 200)
+        env = dict(os.environ, REDIS_PASSWORD=SECRETS[render.SECRET_EXPORTER])
+        log_r, log_s = (open(self.tmp / n, "wb") for n in ("exporter.log", "sentinel-exporter.log"))  # noqa: SIM115
+        self.procs["exporter"] = subprocess.Popen(
+            ["prometheus-redis-exporter", f"--redis.addr=redis://{IPS[0]}:{self.redis_port}",
+             "--redis.user=exporter", f"--web.listen-address=127.0.0.1:{web}", "--redis-only-metrics"],
+            env=env, stdout=log_r, stderr=log_r)
+        self.procs["sentinel-exporter"] = subprocess.Popen(
+            ["prometheus-redis-exporter", f"--redis.addr=redis://{IPS[0]}:{self.sentinel_port}",
+             f"--web.listen-address=127.0.0.1:{web + 1}", "--redis-only-metrics"],
+            stdout=log_s, stderr=log_s)
+        return ("127.0.0.1", web), ("127.0.0.1", web + 1)
+
     def kill(self, key: str) -> None:
         p = self.procs.pop(key, None)
         if p is not None and p.poll() is None:
@@ -274,6 +301,29 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
         assert c.admin(0, "SET", f"nextcloud:before:{i}", str(i)) == "OK"
     assert c.admin(0, "WAIT", "1", "2000") == 1
 
+    # The router routes to the master only.
+    router = c.start_router() if shutil.which("haproxy") else None
+    if router is not None:
+        wait_for("router -> master", lambda: resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["ROLE"],
+                                                  timeout=1)[1][0] == "master", 10)
+        assert resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["INFO", "replication"])[1].count(
+            f"slave0:ip={IPS[1]}") == 1
+
+    # redis_exporter with the rendered ACL user, and in Sentinel mode.
+    if shutil.which("prometheus-redis-exporter") and shutil.which("curl"):
+        web_r, web_s = c.start_exporters()
+
+        def metrics(addr: tuple[str, int]) -> str:
+            return subprocess.run(["curl", "-sf", f"http://{addr[0]}:{addr[1]}/metrics"], capture_output=True,
+                                  text=True, timeout=10).stdout
+
+        wait_for("exporter", lambda: "redis_up 1" in metrics(web_r), 10, 0.3)
+        assert "redis_connected_slaves 1" in metrics(web_r)
+        wait_for("sentinel exporter", lambda: "redis_sentinel_masters 1" in metrics(web_s), 10, 0.3)
+        c.kill("exporter")
+        c.kill("sentinel-exporter")
+        assert "NOPERM" not in (c.tmp / "exporter.log").read_text()
+
     # The master dies; the Sentinels promote node 2.
     t0 = time.monotonic()
     c.kill("redis0")
@@ -281,6 +331,13 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
     wait_for("failover", lambda: all(c.sentinel_master(i) == new_master for i in (0, 1, 2)), 30, 0.1)
     c.timings["failover"] = round(time.monotonic() - t0, 2)
     assert c.admin(1, "SET", "nextcloud:after", "1") == "OK"
+    if router is not None:
+        def write_via_router() -> bool:
+            r = resp(router, ["AUTH", "nextcloud", SECRETS[render.app_secret("nextcloud")]],
+                     ["SET", "nextcloud:via-router", "1"], timeout=1)
+            return r[1] == "OK"
+        wait_for("router -> new master", write_via_router, 10, 0.05)
+        c.timings["failover-via-router"] = round(time.monotonic() - t0, 2)
 
     # The old master restarts through the guard: a replica from its first accepted connection.
     out = c.guard(0)
@@ -309,6 +366,12 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
     # Sentinel rewrote its config with the new master; the guard's fallback reads exactly that.
     sconf = (Path(c.layout(0).conf_dir) / "sentinel.conf").read_text()
     assert f"sentinel monitor {c.settings.redis.master_name} {IPS[1]} {port} 2" in sconf
+    if router is not None:
+        # The returning old master is a replica: the router keeps sending everything to node 2.
+        for _ in range(10):
+            role = resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["INFO", "replication"])[1]
+            assert "role:master" in role and f"slave0:ip={IPS[0]}" in role
+            time.sleep(0.2)
     print("timings:", c.timings)
 
 

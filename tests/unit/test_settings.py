@@ -177,3 +177,14 @@ def test_string_scalars_from_pulumi_config_are_accepted() -> None:
 def test_s3_endpoint_must_be_https() -> None:
     ps = problems(config("mvp", s3={"endpoint": "http://s3.example.com"}), "mvp")
     assert any(p.startswith("platform:s3.endpoint: got 'http://s3.example.com'; expected an https://") for p in ps)
+
+
+@pytest.mark.parametrize(("schedule", "why"), [
+    ("0 0 1 * 1", "set either day-of-month or day-of-week, not both"),
+    ("0 0 * * */2", "day-of-week steps are not supported"),
+    ("0 25 * * *", "hour '25' is not a number in 0-23"),
+])
+def test_redis_backup_schedule_must_translate_to_a_systemd_timer(schedule: str, why: str) -> None:
+    ps = problems(config("prod-ha", redis={"backup": {"schedule": schedule}}))
+    assert ps == [f"platform:redis.backup.schedule: got {schedule!r}: {why}"]
+    assert settings("prod-ha", redis={"backup": {"schedule": "15 */4 * * *"}}).redis.backup_schedule == "15 */4 * * *"
