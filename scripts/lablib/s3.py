@@ -94,14 +94,15 @@ def ensure_ca() -> bool:
         changed = True
         log("s3", f"created lab CA {crt}")
     pem = s3_dir() / "server.pem"
-    if not pem.exists() or not _cert_valid(pem):
-        s3_dir().mkdir(parents=True, exist_ok=True)
-        skey, csr, scrt, ext = (s3_dir() / n for n in ("server.key", "server.csr", "server.crt", "server.ext"))
-        write_file(
-            ext,
-            f"subjectAltName=IP:{GATEWAY},DNS:s3.lab,DNS:labhost.lab\n"
-            "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
-        )
+    s3_dir().mkdir(parents=True, exist_ok=True)
+    skey, csr, scrt, ext = (s3_dir() / n for n in ("server.key", "server.csr", "server.crt", "server.ext"))
+    # The address also as a DNS name: pgBackRest (2.45) matches its endpoint only against DNS SANs.
+    ext_changed = write_file(
+        ext,
+        f"subjectAltName=IP:{GATEWAY},DNS:{GATEWAY},DNS:s3.lab,DNS:labhost.lab\n"
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    if ext_changed or not pem.exists() or not _cert_valid(pem):
         run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", skey])
         run(["openssl", "req", "-new", "-key", skey, "-subj", "/CN=s3.lab", "-out", csr])
         run(
