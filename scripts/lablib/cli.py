@@ -176,7 +176,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"{r['name']:<10} {r['role']:<11} {r['address']:<14} {'yes' if r['running'] else 'no':<8} "
             f"{'ok' if r['ssh'] else '-':<4} {r['init_pid'] or '-':>8} {r['mem_mib']:>8}"
         )
-    print(f"s3: {s3.s3_endpoint()} {'ok' if s3_ok else 'down'}   bridge: {hosts.BRIDGE}   lab: {lab_dir()}")
+    from .sysstate import link_names
+
+    bridge = "up" if hosts.BRIDGE in link_names() else "absent"
+    print(f"s3: {s3.s3_endpoint()} {'ok' if s3_ok else 'down'}   bridge {hosts.BRIDGE}: {bridge}   lab: {lab_dir()}")
     return 0
 
 
