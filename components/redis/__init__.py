@@ -127,6 +127,7 @@ class RedisSentinelCluster(pulumi.ComponentResource):
                 files={
                     "sentinel.conf": render.render_sentinel_conf(settings, h),
                     "sentinel-dropin.conf": render.render_sentinel_dropin(),
+                    "sentinel-merge.pl": (FILES_DIR / "sentinel-merge.pl").read_text(),
                     **tls_files,
                 },
                 secrets={render.SECRET_SENTINEL: acl[render.SECRET_SENTINEL], **tls_secrets},

@@ -372,6 +372,31 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
             role = resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["INFO", "replication"])[1]
             assert "role:master" in role and f"slave0:ip={IPS[0]}" in role
             time.sleep(0.2)
+    # A changed rendering reaches a Sentinel without losing what it learned (sentinel.sh's merge).
+    live = Path(c.layout(2).conf_dir) / "sentinel.conf"
+    before = live.read_text()
+    assert before.startswith("# Rendered by the platform program")  # Sentinel keeps our header
+    myid = re.search(r"^sentinel myid (\S+)$", before, re.M)
+    assert myid
+    changed = dataclasses.replace(c.settings, redis=dataclasses.replace(c.settings.redis, down_after_ms=1500))
+    rendered = c.tmp / "sentinel.rendered"
+    rendered.write_text(substitute(render.render_sentinel_conf(changed, c.host(2), c.layout(2)), SECRETS))
+    merged = subprocess.run(["perl", str(ROOT / "components/redis/files/sentinel-merge.pl"), name, str(rendered),
+                             str(live)], capture_output=True, text=True, check=True).stdout
+    assert f"sentinel monitor {name} {IPS[1]} {port} 2" in merged.splitlines()
+    assert f"sentinel down-after-milliseconds {name} 1500" in merged.splitlines()
+    assert f"sentinel myid {myid.group(1)}" in merged.splitlines()
+    assert re.search(r"^sentinel current-epoch [1-9]", merged, re.M)
+    assert len(re.findall(rf"^sentinel known-sentinel {name} ", merged, re.M)) == 2
+    c.kill("sentinel2")
+    live.write_text(merged)
+    c.start_sentinel(2)
+    wait_for("restarted Sentinel knows the new master", lambda: c.sentinel_master(2) == new_master, 10)
+    reply = resp(c.sentinel_addr(2), ["SENTINEL", "MASTER", name])[0]
+    fields = dict(zip(reply[::2], reply[1::2], strict=True))
+    assert fields["down-after-milliseconds"] == "1500" and int(fields["config-epoch"]) >= 1
+    wait_for("quorum after the restart", lambda: resp(c.sentinel_addr(2), ["SENTINEL", "CKQUORUM", name])[0]
+             .startswith("OK 3 usable"), 10, 0.3)
     print("timings:", c.timings)
 
 

@@ -3,7 +3,7 @@
 # its state (current master, epochs, known replicas and Sentinels, its id). A changed *rendered*
 # configuration (tracked by hash) is installed with that state carried over, so a re-run never
 # makes a Sentinel forget a failover. Params: MASTER_NAME, SENTINEL_PORT, TLS (0/1).
-# Files: sentinel.conf (with {{secret:...}}), sentinel-dropin.conf; with TLS: tls-ca.crt,
+# Files: sentinel.conf (with {{secret:...}}), sentinel-dropin.conf, sentinel-merge.pl; with TLS: tls-ca.crt,
 # tls-redis.crt, tls-redis.key.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
@@ -39,21 +39,7 @@ if [ "$new_hash" != "$old_hash" ] || ! grep -q '^# Rendered by the platform prog
   merged=$(mktemp "$STEP_DIR/sentinel.merged.XXXXXX")
   if grep -q '^# Rendered by the platform program' "$live" 2>/dev/null; then
     # Ours already: keep the master Sentinel knows now, its id and the epochs/topology it learned.
-    MASTER_NAME=$MASTER_NAME perl -e '
-      my ($rendered, $live) = @ARGV; my $n = $ENV{MASTER_NAME};
-      open(my $l, "<", $live) or die; my @live = <$l>; close $l;
-      my ($ip, $port);
-      for (@live) { ($ip, $port) = ($1, $2) if /^sentinel monitor \Q$n\E (\S+) (\d+) \d+\s*$/i; }
-      open(my $r, "<", $rendered) or die;
-      while (<$r>) {
-        s/^(sentinel monitor \Q$n\E) \S+ \d+ (\d+)$/$1 $ip $port $2/i if defined $ip;
-        print;
-      }
-      print "# State kept from the running Sentinel by the platform step:\n";
-      for (@live) {
-        print if /^sentinel (myid|current-epoch) /i
-              || /^sentinel (config-epoch|leader-epoch|known-replica|known-sentinel) \Q$n\E /i;
-      }' "$rendered" "$live" >"$merged"
+    perl "$STEP_DIR/files/sentinel-merge.pl" "$MASTER_NAME" "$rendered" "$live" >"$merged"
   else
     # First install: the packaged file (or a foreign one) holds nothing worth keeping; its id
     # might even be a cloned image's, which would make Sentinels ignore each other.
