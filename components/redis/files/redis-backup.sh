@@ -25,7 +25,7 @@ cli() {
 }
 info_field() { cli INFO persistence | tr -d '\r' | sed -n "s/^$1://p"; }
 
-role=$(cli ROLE | head -n1)
+role=$(cli ROLE | awk 'NR == 1')
 if [ "$role" != master ]; then
   say "this node is '$role', not the master: nothing to do"
   exit 0

@@ -10,6 +10,11 @@ set -euo pipefail
 
 ensure_packages redis-server redis-sentinel redis-tools prometheus-redis-exporter
 
+# Redis 7 is required (ACL subcommand rules, multi-directory AOF, Sentinel options): Debian 12 and
+# Ubuntu 24.04 ship 7.0; Ubuntu 22.04 ships 6.0 and needs Redis 7 from elsewhere.
+redis_version=$(redis-server --version | sed -nE 's/.* v=([0-9]+)\..*/\1/p')
+[ "${redis_version:-0}" -ge 7 ] || die "Redis 7 is required; this host's package is $(redis-server --version)"
+
 STATE=/var/lib/platform-redis
 install -d -m 0700 -o root -g root "$STATE"
 
@@ -99,5 +104,5 @@ for _ in $(seq 1 120); do
   sleep 1
 done
 [ "${pong:-}" = PONG ] || die "redis-server did not answer PING within 120 s (journalctl -u redis-server)"
-role=$(timeout 3 redis-cli "${tls_args[@]}" --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" ROLE | head -n1)
+role=$(timeout 3 redis-cli "${tls_args[@]}" --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" ROLE | awk 'NR == 1')
 log "redis-server is up as $role (Sentinel master name $MASTER_NAME)"

@@ -11,6 +11,11 @@ set -euo pipefail
 
 ensure_packages redis-sentinel redis-tools
 
+# Redis 7 is required (ACL subcommand rules, multi-directory AOF, Sentinel options): Debian 12 and
+# Ubuntu 24.04 ship 7.0; Ubuntu 22.04 ships 6.0 and needs Redis 7 from elsewhere.
+redis_version=$(redis-sentinel --version | sed -nE 's/.* v=([0-9]+)\..*/\1/p')
+[ "${redis_version:-0}" -ge 7 ] || die "Redis 7 is required; this host's package is $(redis-sentinel --version)"
+
 STATE=/var/lib/platform-redis
 install -d -m 0700 -o root -g root "$STATE"
 if [ "$(stat -c '%a %U:%G' /etc/redis)" != "2770 redis:redis" ]; then
