@@ -74,6 +74,7 @@ class Layout:
     redis_pidfile: str = "/run/redis/redis-server.pid"
     sentinel_pidfile: str = "/run/sentinel/redis-sentinel.pid"
     supervised: bool = True  # systemd notify (Type=notify units)
+    tls_dir: str = TLS_DIR  # ca.crt, redis.crt, redis.key (redis.tls)
 
 
 PROD = Layout()
@@ -112,21 +113,21 @@ def _binds(host: Host) -> str:
     return f"{host.private_ip} 127.0.0.1"
 
 
-def cli_tls_args(settings: Settings) -> str:
+def cli_tls_args(settings: Settings, layout: Layout = PROD) -> str:
     """redis-cli options the host scripts add to reach Redis/Sentinel."""
-    return f"--tls --cacert {TLS_DIR}/ca.crt" if settings.redis.tls else ""
+    return f"--tls --cacert {layout.tls_dir}/ca.crt" if settings.redis.tls else ""
 
 
-def _tls_lines(settings: Settings, port: int) -> list[str]:
+def _tls_lines(settings: Settings, port: int, layout: Layout) -> list[str]:
     if not settings.redis.tls:
         return [f"port {port}"]
     return [
         "# TLS only (redis.tls): no plaintext listener.",
         "port 0",
         f"tls-port {port}",
-        f"tls-cert-file {TLS_DIR}/redis.crt",
-        f"tls-key-file {TLS_DIR}/redis.key",
-        f"tls-ca-cert-file {TLS_DIR}/ca.crt",
+        f"tls-cert-file {layout.tls_dir}/redis.crt",
+        f"tls-key-file {layout.tls_dir}/redis.key",
+        f"tls-ca-cert-file {layout.tls_dir}/ca.crt",
         "tls-auth-clients optional",
         "tls-replication yes",
         "tls-protocols \"TLSv1.2 TLSv1.3\"",
@@ -162,7 +163,7 @@ def render_redis_conf(settings: Settings, host: Host, layout: Layout = PROD) -> 
         "# sets `replicaof` from the Sentinels before every start.",
         f"bind {_binds(host)}",
         "protected-mode yes",
-        *_tls_lines(settings, layout.redis_port),
+        *_tls_lines(settings, layout.redis_port, layout),
         "tcp-backlog 511",
         "tcp-keepalive 60",
         "timeout 0",
@@ -227,7 +228,7 @@ def render_sentinel_conf(settings: Settings, host: Host, layout: Layout = PROD) 
         # Sentinel needs to be reached from the clients on the private address; the firewall
         # restricts who may (components/redis/ports.py).
         "protected-mode no",
-        *_tls_lines(settings, layout.sentinel_port),
+        *_tls_lines(settings, layout.sentinel_port, layout),
         "daemonize no",
         f"supervised {'systemd' if layout.supervised else 'no'}",
         f"pidfile {layout.sentinel_pidfile}",
@@ -272,7 +273,7 @@ def render_guard_env(settings: Settings, host: Host, layout: Layout = PROD) -> s
         "LOCAL_SENTINEL_CONF": f"{layout.conf_dir}/sentinel.conf",
         "QUERY_TIMEOUT": "2",
         "FAILOVER_WAIT": str(guard_wait_seconds(settings)),
-        "CLI_TLS_ARGS": cli_tls_args(settings),
+        "CLI_TLS_ARGS": cli_tls_args(settings, layout),
     }
     head = "# Parameters of the Redis start-up guard (rendered by components/redis/render.py).\n"
     return head + "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
@@ -333,8 +334,8 @@ def render_thp_unit() -> str:
 # --- redis_exporter -----------------------------------------------------------------------------
 
 
-def _exporter_tls(settings: Settings) -> str:
-    return f" --tls-ca-cert-file={TLS_DIR}/ca.crt" if settings.redis.tls else ""
+def _exporter_tls(settings: Settings, layout: Layout) -> str:
+    return f" --tls-ca-cert-file={layout.tls_dir}/ca.crt" if settings.redis.tls else ""
 
 
 def render_exporter_defaults(settings: Settings, host: Host, layout: Layout = PROD) -> str:
@@ -342,7 +343,7 @@ def render_exporter_defaults(settings: Settings, host: Host, layout: Layout = PR
     scheme = "rediss" if settings.redis.tls else "redis"
     args = (f"--redis.addr={scheme}://127.0.0.1:{layout.redis_port} --redis.user=exporter "
             f"--web.listen-address={host.private_ip}:{EXPORTER_PORT} --redis-only-metrics"
-            + _exporter_tls(settings))
+            + _exporter_tls(settings, layout))
     return (
         "# Rendered by the platform program (components/redis/render.py).\n"
         f'ARGS="{args}"\n'
@@ -354,7 +355,7 @@ def render_sentinel_exporter_defaults(settings: Settings, host: Host, layout: La
     scheme = "rediss" if settings.redis.tls else "redis"
     args = (f"--redis.addr={scheme}://127.0.0.1:{layout.sentinel_port} "
             f"--web.listen-address={host.private_ip}:{SENTINEL_EXPORTER_PORT} --redis-only-metrics"
-            + _exporter_tls(settings))
+            + _exporter_tls(settings, layout))
     return f'# Rendered by the platform program (components/redis/render.py).\nARGS="{args}"\n'
 
 
@@ -429,7 +430,7 @@ def render_backup_env(settings: Settings, host: Host, layout: Layout = PROD) -> 
         "RETENTION_DAYS": str(settings.redis.backup_retention_days),
         "BGSAVE_TIMEOUT": "900",
         "S3CFG": "/etc/redis/platform/s3cfg",
-        "CLI_TLS_ARGS": cli_tls_args(settings),
+        "CLI_TLS_ARGS": cli_tls_args(settings, layout),
     }
     head = "# Parameters of the Redis backup/restore scripts (components/redis/render.py).\n"
     return head + "".join(f"{k}={shlex.quote(v)}\n" for k, v in values.items())
@@ -485,7 +486,9 @@ def router_section(settings: Settings) -> str:
     The password is a `{{secret:redis_healthcheck}}` placeholder: the router step must receive
     that secret (RedisSentinelCluster.router_secrets).
     """
-    ssl = f" ssl verify required ca-file {router_render.CA_FILE}" if settings.redis.tls else ""
+    # redis.tls: TLS passes through the router end to end (like PgBouncer's); only the checks
+    # speak TLS themselves. Clients verify the CA but not the name (the certificate names the node).
+    ssl = f" check-ssl verify required ca-file {router_render.CA_FILE}" if settings.redis.tls else ""
     lines = [
         "# Redis master for clients without Sentinel support (components/redis/render.py).",
         "listen redis",
@@ -498,7 +501,7 @@ def router_section(settings: Settings) -> str:
         "    option clitcpka",
         "    option srvtcpka",
         "    option tcp-check",
-        "    tcp-check connect",
+        # No explicit `tcp-check connect`: the implicit one uses the server line (check-ssl with TLS).
         f'    tcp-check send "AUTH healthcheck {{{{secret:{SECRET_HEALTHCHECK}}}}}\\r\\n"',
         "    tcp-check expect string +OK",
         '    tcp-check send "PING\\r\\n"',

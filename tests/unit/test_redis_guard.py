@@ -17,6 +17,7 @@ import shutil
 import signal
 import socket
 import socketserver
+import ssl
 import subprocess
 import threading
 import time
@@ -43,9 +44,11 @@ SECRET_RE = re.compile(r"\{\{secret:([A-Za-z0-9_.-]+)\}\}")
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def resp(addr: tuple[str, int], *commands: list[str], timeout: float = 2.0) -> list[Any]:
+def resp(addr: tuple[str, int], *commands: list[str], timeout: float = 2.0,
+         ctx: ssl.SSLContext | None = None) -> list[Any]:
     """Send commands on one connection; return the decoded replies (errors as Exception values)."""
-    with socket.create_connection(addr, timeout=timeout) as s:
+    with socket.create_connection(addr, timeout=timeout) as raw:
+        s = ctx.wrap_socket(raw, server_hostname=addr[0]) if ctx is not None else raw
         f = s.makefile("rb")
         out = []
         for cmd in commands:
@@ -137,10 +140,29 @@ SECRETS = {
 }
 
 
+def make_certs(d: Path) -> None:
+    """A throwaway CA and one certificate for the loopback "hosts" (ca.crt, redis.crt, redis.key)."""
+    d.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run = lambda *a: subprocess.run(["openssl", *a], cwd=d, check=True, capture_output=True)  # noqa: E731
+    run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-subj", "/CN=test-ca", "-days", "1")
+    run("req", *ec, "-keyout", "redis.key", "-out", "redis.csr", "-subj", "/CN=redis")
+    (d / "ext").write_text("subjectAltName=" + ",".join(f"IP:{ip}" for ip in (*IPS, "127.0.0.1")) + "\n")
+    run("x509", "-req", "-in", "redis.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "redis.crt", "-days", "1", "-extfile", "ext")
+
+
 class Cluster:
-    def __init__(self, tmp: Path) -> None:
+    def __init__(self, tmp: Path, tls: bool = False) -> None:
         self.tmp = tmp
         self.settings = loopback_settings()
+        self.tls = tls
+        self.ctx: ssl.SSLContext | None = None
+        if tls:
+            make_certs(tmp / "tls")
+            self.settings = dataclasses.replace(
+                self.settings, redis=dataclasses.replace(self.settings.redis, tls=True))
+            self.ctx = ssl.create_default_context(cafile=str(tmp / "tls" / "ca.crt"))
         self.redis_port = free_port(21379)
         self.sentinel_port = free_port(self.redis_port + 1 + (self.redis_port % 7))
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -152,7 +174,10 @@ class Cluster:
         return render.Layout(redis_port=self.redis_port, sentinel_port=self.sentinel_port,
                              conf_dir=str(d), data_dir=str(d / "data"), log_dir=str(d),
                              redis_pidfile=str(d / "redis.pid"), sentinel_pidfile=str(d / "sentinel.pid"),
-                             supervised=False)
+                             supervised=False, tls_dir=str(self.tmp / "tls"))
+
+    def resp(self, addr: tuple[str, int], *commands: list[str], timeout: float = 2.0) -> list[Any]:
+        return resp(addr, *commands, timeout=timeout, ctx=self.ctx)
 
     def host(self, i: int) -> Host:
         return self.settings.hosts.redis[i]
@@ -204,6 +229,7 @@ class Cluster:
         section = substitute(render.router_section(self.settings), SECRETS)
         section = section.replace(f"bind :{render.ROUTER_PORT}", f"bind 127.0.0.1:{port}")
         section = section.replace(f":{render.REDIS_PORT} check", f":{self.redis_port} check")
+        section = section.replace("/etc/haproxy/platform-ca.pem", str(self.tmp / "tls" / "ca.crt"))
         cfg = self.tmp / "haproxy.cfg"
         cfg.write_text("global\n    maxconn 100\n\ndefaults\n    mode tcp\n    timeout connect 1s\n"
                        "    timeout client 30s\n    timeout server 30s\n\n" + section)
@@ -215,13 +241,15 @@ class Cluster:
         web = free_port(self.sentinel_port + 200)
         env = dict(os.environ, REDIS_PASSWORD=SECRETS[render.SECRET_EXPORTER])
         log_r, log_s = (open(self.tmp / n, "wb") for n in ("exporter.log", "sentinel-exporter.log"))  # noqa: SIM115
+        scheme = "rediss" if self.tls else "redis"
+        tls = [f"--tls-ca-cert-file={self.tmp}/tls/ca.crt"] if self.tls else []
         self.procs["exporter"] = subprocess.Popen(
-            ["prometheus-redis-exporter", f"--redis.addr=redis://{IPS[0]}:{self.redis_port}",
-             "--redis.user=exporter", f"--web.listen-address=127.0.0.1:{web}", "--redis-only-metrics"],
+            ["prometheus-redis-exporter", f"--redis.addr={scheme}://{IPS[0]}:{self.redis_port}",
+             "--redis.user=exporter", f"--web.listen-address=127.0.0.1:{web}", "--redis-only-metrics", *tls],
             env=env, stdout=log_r, stderr=log_r)
         self.procs["sentinel-exporter"] = subprocess.Popen(
-            ["prometheus-redis-exporter", f"--redis.addr=redis://{IPS[0]}:{self.sentinel_port}",
-             f"--web.listen-address=127.0.0.1:{web + 1}", "--redis-only-metrics"],
+            ["prometheus-redis-exporter", f"--redis.addr={scheme}://{IPS[0]}:{self.sentinel_port}",
+             f"--web.listen-address=127.0.0.1:{web + 1}", "--redis-only-metrics", *tls],
             stdout=log_s, stderr=log_s)
         return ("127.0.0.1", web), ("127.0.0.1", web + 1)
 
@@ -232,18 +260,20 @@ class Cluster:
             p.wait(timeout=10)
 
     def admin(self, i: int, *cmd: str) -> Any:
-        (_, reply) = resp(self.redis_addr(i), ["AUTH", SECRETS[render.SECRET_ADMIN]], list(cmd))
+        (_, reply) = self.resp(self.redis_addr(i), ["AUTH", SECRETS[render.SECRET_ADMIN]], list(cmd))
         return reply
 
     def sentinel_master(self, i: int) -> str:
-        reply = resp(self.sentinel_addr(i), ["SENTINEL", "GET-MASTER-ADDR-BY-NAME",
+        reply = self.resp(self.sentinel_addr(i), ["SENTINEL", "GET-MASTER-ADDR-BY-NAME",
                                              self.settings.redis.master_name])[0]
         return f"{reply[0]}:{reply[1]}" if isinstance(reply, list) else ""
 
 
-@pytest.fixture
-def cluster(tmp_path: Path) -> Iterator[Cluster]:
-    c = Cluster(tmp_path)
+@pytest.fixture(params=[False, True], ids=["plain", "tls"])
+def cluster(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Cluster]:
+    if request.param and not shutil.which("openssl"):
+        pytest.skip("openssl missing")
+    c = Cluster(tmp_path, tls=request.param)
     try:
         yield c
     finally:
@@ -274,25 +304,25 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
         c.start_sentinel(i)
     name = c.settings.redis.master_name
     wait_for("Sentinels see each other and the replica", lambda: all(
-        resp(c.sentinel_addr(i), ["SENTINEL", "CKQUORUM", name])[0] == "OK 3 usable Sentinels. "
+        c.resp(c.sentinel_addr(i), ["SENTINEL", "CKQUORUM", name])[0] == "OK 3 usable Sentinels. "
         "Quorum and failover authorization can be reached" for i in (0, 1, 2)), 20, 0.3)
 
     # ACL users from the renderer work as intended.
     nc = ["AUTH", "nextcloud", SECRETS[render.app_secret("nextcloud")]]
-    replies = resp(c.redis_addr(0), nc, ["SET", "nextcloud:k", "v"], ["SET", "mautic:k", "v"],
+    replies = c.resp(c.redis_addr(0), nc, ["SET", "nextcloud:k", "v"], ["SET", "mautic:k", "v"],
                    ["FLUSHALL"], ["INFO", "replication"])
     assert replies[0] == "OK" and replies[1] == "OK"
     assert isinstance(replies[2], Exception) and "NOPERM" in str(replies[2])
     assert isinstance(replies[3], Exception) and "NOPERM" in str(replies[3])
     assert "role:master" in replies[4]
-    hc = resp(c.redis_addr(0), ["AUTH", "healthcheck", SECRETS[render.SECRET_HEALTHCHECK]],
+    hc = c.resp(c.redis_addr(0), ["AUTH", "healthcheck", SECRETS[render.SECRET_HEALTHCHECK]],
               ["PING"], ["INFO", "replication"], ["GET", "nextcloud:k"])
     assert hc[:2] == ["OK", "PONG"] and "role:master" in hc[2] and isinstance(hc[3], Exception)
-    ex = resp(c.redis_addr(0), ["AUTH", "exporter", SECRETS[render.SECRET_EXPORTER]],
+    ex = c.resp(c.redis_addr(0), ["AUTH", "exporter", SECRETS[render.SECRET_EXPORTER]],
               ["INFO"], ["CONFIG", "GET", "maxmemory"], ["SLOWLOG", "GET", "1"], ["GET", "nextcloud:k"])
     assert ex[0] == "OK" and "redis_version" in ex[1] and ex[2][0] == "maxmemory"
     assert isinstance(ex[3], list) and isinstance(ex[4], Exception)
-    bk = resp(c.redis_addr(0), ["AUTH", "backup", SECRETS[render.SECRET_BACKUP]], ["ROLE"], ["LASTSAVE"],
+    bk = c.resp(c.redis_addr(0), ["AUTH", "backup", SECRETS[render.SECRET_BACKUP]], ["ROLE"], ["LASTSAVE"],
               ["SET", "x", "1"])
     assert bk[0] == "OK" and bk[1][0] == "master" and isinstance(bk[2], int) and isinstance(bk[3], Exception)
     assert c.admin(0, "CONFIG", "GET", "appendonly")[1] == "yes"
@@ -304,9 +334,9 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
     # The router routes to the master only.
     router = c.start_router() if shutil.which("haproxy") else None
     if router is not None:
-        wait_for("router -> master", lambda: resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["ROLE"],
+        wait_for("router -> master", lambda: c.resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["ROLE"],
                                                   timeout=1)[1][0] == "master", 10)
-        assert resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["INFO", "replication"])[1].count(
+        assert c.resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["INFO", "replication"])[1].count(
             f"slave0:ip={IPS[1]}") == 1
 
     # redis_exporter with the rendered ACL user, and in Sentinel mode.
@@ -333,7 +363,7 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
     assert c.admin(1, "SET", "nextcloud:after", "1") == "OK"
     if router is not None:
         def write_via_router() -> bool:
-            r = resp(router, ["AUTH", "nextcloud", SECRETS[render.app_secret("nextcloud")]],
+            r = c.resp(router, ["AUTH", "nextcloud", SECRETS[render.app_secret("nextcloud")]],
                      ["SET", "nextcloud:via-router", "1"], timeout=1)
             return r[1] == "OK"
         wait_for("router -> new master", write_via_router, 10, 0.05)
@@ -350,7 +380,7 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and not first:
         try:
-            first = resp(c.redis_addr(0), ["AUTH", "nextcloud", SECRETS[render.app_secret("nextcloud")]],
+            first = c.resp(c.redis_addr(0), ["AUTH", "nextcloud", SECRETS[render.app_secret("nextcloud")]],
                          ["SET", "nextcloud:stale", "1"], timeout=1)
         except (OSError, ConnectionError):
             time.sleep(0.005)
@@ -369,7 +399,7 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
     if router is not None:
         # The returning old master is a replica: the router keeps sending everything to node 2.
         for _ in range(10):
-            role = resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["INFO", "replication"])[1]
+            role = c.resp(router, ["AUTH", SECRETS[render.SECRET_ADMIN]], ["INFO", "replication"])[1]
             assert "role:master" in role and f"slave0:ip={IPS[0]}" in role
             time.sleep(0.2)
     # A changed rendering reaches a Sentinel without losing what it learned (sentinel.sh's merge).
@@ -392,10 +422,10 @@ def test_former_master_restarts_as_replica_and_refuses_writes(cluster: Cluster) 
     live.write_text(merged)
     c.start_sentinel(2)
     wait_for("restarted Sentinel knows the new master", lambda: c.sentinel_master(2) == new_master, 10)
-    reply = resp(c.sentinel_addr(2), ["SENTINEL", "MASTER", name])[0]
+    reply = c.resp(c.sentinel_addr(2), ["SENTINEL", "MASTER", name])[0]
     fields = dict(zip(reply[::2], reply[1::2], strict=True))
     assert fields["down-after-milliseconds"] == "1500" and int(fields["config-epoch"]) >= 1
-    wait_for("quorum after the restart", lambda: resp(c.sentinel_addr(2), ["SENTINEL", "CKQUORUM", name])[0]
+    wait_for("quorum after the restart", lambda: c.resp(c.sentinel_addr(2), ["SENTINEL", "CKQUORUM", name])[0]
              .startswith("OK 3 usable"), 10, 0.3)
     print("timings:", c.timings)
 

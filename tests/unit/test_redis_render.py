@@ -106,7 +106,7 @@ def test_tls_settings() -> None:
     sconf = render.render_sentinel_conf(s, h).splitlines()
     assert "port 0" in sconf and "tls-port 26379" in sconf
     assert "rediss://127.0.0.1:6379" in render.render_exporter_defaults(s, h)
-    assert "ssl verify required ca-file /etc/haproxy/platform-ca.pem" in render.router_section(s)
+    assert " check-ssl verify required ca-file /etc/haproxy/platform-ca.pem" in render.router_section(s)
     assert "CLI_TLS_ARGS='--tls --cacert /etc/redis/tls/ca.crt'" in render.render_guard_env(s, h)
 
 
