@@ -437,13 +437,16 @@ class FakeSentinel(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
 
-    def __init__(self, addr: tuple[str, int], answer: dict[str, str] | None) -> None:
+    def __init__(self, addr: tuple[str, int], answer: dict[str, str] | str | None) -> None:
         self.answer = answer
         super().__init__(addr, FakeHandler)
 
 
 class FakeHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
+        if self.server.answer == "hang":  # type: ignore[attr-defined]
+            time.sleep(5)
+            return
         try:
             while True:
                 line = self.rfile.readline()
@@ -457,6 +460,7 @@ class FakeHandler(socketserver.StreamRequestHandler):
                 if answer is None:
                     self.wfile.write(b"-ERR No such master with that name\r\n")
                     continue
+                assert isinstance(answer, dict)
                 flat = [x for kv in answer.items() for x in kv]
                 self.wfile.write(f"*{len(flat)}\r\n".encode()
                                  + b"".join(f"${len(x)}\r\n{x}\r\n".encode() for x in flat))
@@ -567,3 +571,16 @@ def test_guard_single_node_does_not_wait_for_an_impossible_failover(tmp_path: Pa
     t0 = time.monotonic()
     conf, _ = run_guard(tmp_path, "10.0.0.1", addrs(fakes[:1]), "10.0.0.1:6379", 6379, wait=10)
     assert "replicaof" not in conf and time.monotonic() - t0 < 3
+
+
+@needs_redis
+def test_guard_asks_all_sentinels_at_once_with_a_bounded_timeout(tmp_path: Path, fakes: list[FakeSentinel]) -> None:
+    fakes[0].answer = "hang"
+    fakes[1].answer = "hang"
+    fakes[2].answer = master_answer("10.0.0.2", 6379, 7)
+    t0 = time.monotonic()
+    conf, err = run_guard(tmp_path, "10.0.0.1", addrs(fakes), "10.0.0.1:6379", 6379)
+    elapsed = time.monotonic() - t0
+    assert conf.endswith("replicaof 10.0.0.2 6379\n"), err
+    assert "1 Sentinel(s) answered" in err
+    assert elapsed < 3.5, elapsed  # QUERY_TIMEOUT is 2 s; sequential asking would take over 4 s

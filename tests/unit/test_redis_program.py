@@ -126,3 +126,19 @@ def test_firewall_opens_redis_ports_on_redis_hosts_only() -> None:
     assert "198.18.0.31/32 } tcp dport 9121" in fw["redis-1-firewall"]
     assert "dport 26379" not in fw["db-1-firewall"]
     assert 'dport 6379 accept comment "redis-router"' in fw["edge-1-firewall"]
+
+
+def test_tls_material_reaches_the_steps_and_the_key_stays_secret() -> None:
+    r = run_program("lab", config("lab", redis={"tls": True}))
+    recs = redis_records(r)
+    for name in ("redis-1-redis", "redis-3-sentinel"):
+        stdin = recs[name].inputs["stdin"]
+        assert is_secret(stdin)
+        bundle = read_bundle(stdin["value"])
+        assert "BEGIN CERTIFICATE" in bundle["files/tls-ca.crt"]
+        assert "BEGIN CERTIFICATE" in bundle["files/tls-redis.crt"]
+        assert bundle["files/tls-redis.key"] == "{{secret:redis_tls_key}}\n"
+        assert "PRIVATE KEY" in bundle["secrets/redis_tls_key"]
+        assert "TLS=1" in bundle["files/params.env"]
+    conf = read_bundle(recs["redis-1-redis"].inputs["stdin"]["value"])["files/redis.conf"]
+    assert "tls-port 6379" in conf.splitlines() and "port 0" in conf.splitlines()

@@ -42,10 +42,18 @@ ask_one() {
     }'
 }
 
-# ask_all -> one line per Sentinel that answered.
+# ask_all -> one line per Sentinel that answered; all asked at once, so a round takes at most
+# QUERY_TIMEOUT however many Sentinels are unreachable.
 ask_all() {
-  local s
-  for s in $SENTINELS; do ask_one "$s"; done
+  local s i=0 dir
+  dir=$(mktemp -d "${TMPDIR:-/tmp}/redis-guard.XXXXXX")
+  for s in $SENTINELS; do
+    ask_one "$s" >"$dir/$i" &
+    i=$((i + 1))
+  done
+  wait
+  cat "$dir"/* 2>/dev/null || true
+  rm -rf -- "$dir"
 }
 
 # choose ANSWERS -> "ip:port flags num-slaves answered" of the winning answer.
