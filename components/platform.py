@@ -35,7 +35,7 @@ def build_platform(settings: Settings) -> dict[str, Any]:
     storage = Storage(settings)
     postgres = PostgresHACluster(settings, ca, ready, storage.backups.bucket)
     redis = RedisSentinelCluster(settings, ready, ca, storage.backups)
-    router = Router(settings, ca.cert_pem, ready)
+    router = Router(settings, ca.cert_pem, ready, [redis.router_section], redis.router_secrets)
     return {
         "postgresRouter": router.endpoint,
         "postgresRouterReplicas": router.replica_endpoint,

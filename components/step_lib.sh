@@ -133,3 +133,15 @@ if [ -f "$STEP_DIR/files/params.env" ]; then
   # shellcheck disable=SC1091
   . "$STEP_DIR/files/params.env"
 fi
+
+# retry ATTEMPTS DELAY CMD... - run CMD until it succeeds, at most ATTEMPTS times, DELAY s apart.
+retry() {
+  local attempts=$1 delay=$2 i=1
+  shift 2
+  until "$@"; do
+    [ "$i" -ge "$attempts" ] && return 1
+    log "retrying ($i/$attempts) in ${delay}s: $*"
+    sleep "$delay"
+    i=$((i + 1))
+  done
+}

@@ -34,6 +34,7 @@ class Router(pulumi.ComponentResource):
         ca_cert_pem: pulumi.Input[str],
         host_ready: Mapping[str, pulumi.Resource],
         extra_sections: Sequence[pulumi.Input[str]] = (),
+        extra_secrets: Mapping[str, pulumi.Input[str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("platform:router:Router", "router", None, opts)
@@ -48,6 +49,7 @@ class Router(pulumi.ComponentResource):
                     name=f"{h.name}-router", host=h, script=HOST_DIR / "router.sh",
                     files={"haproxy.cfg": self.config, "platform-ca.pem": ca_cert_pem,
                            "haproxy.default": render.render_defaults(h.private_ip)},
+                    secrets=dict(extra_secrets or {}),
                     depends_on=[host_ready[h.name]] if h.name in host_ready else [],
                 ), parent=self))
         self.register_outputs({"endpoint": self.endpoint, "replicaEndpoint": self.replica_endpoint})

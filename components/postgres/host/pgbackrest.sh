@@ -22,11 +22,12 @@ info=$(as_pg pgbackrest --stanza="$STANZA" --output=json info 2>/dev/null || tru
 if ! grep -q '"status":{"code":0' <<<"$info" && ! grep -q '"status":{"code":2' <<<"$info"; then
   # Missing stanza (code 1): create it. Online, since PostgreSQL runs here; --no-online is only
   # for a stopped cluster, which this step never sees.
-  as_pg pgbackrest --stanza="$STANZA" --log-level-console=warn stanza-create
+  # The async archiver may hold the archive lock for a moment: retry, bounded.
+  retry 10 3 as_pg pgbackrest --stanza="$STANZA" --log-level-console=warn stanza-create
   changed "created stanza $STANZA"
 fi
-as_pg pgbackrest --stanza="$STANZA" --log-level-console=warn check
+retry 10 3 as_pg pgbackrest --stanza="$STANZA" --log-level-console=warn check
 if ! grep -q '"label"' <<<"$(as_pg pgbackrest --stanza="$STANZA" --output=json info)"; then
-  as_pg pgbackrest --stanza="$STANZA" --type=full --log-level-console=warn backup
+  retry 5 5 as_pg pgbackrest --stanza="$STANZA" --type=full --log-level-console=warn backup
   changed "first full backup"
 fi

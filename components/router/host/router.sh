@@ -15,7 +15,8 @@ tmp=$(mktemp "$STEP_DIR/haproxy.XXXXXX")
 bundled haproxy.cfg >"$tmp"
 # shellcheck disable=SC1091
 ( set -a; . /etc/default/haproxy; haproxy -c -q -f "$tmp" ) || die "haproxy rejected the rendered configuration"
-put_content "$tmp" /etc/haproxy/haproxy.cfg 0644 root:root
+# 0640: the Redis health check authenticates, so the file may hold a password.
+put_content "$tmp" /etc/haproxy/haproxy.cfg 0640 root:haproxy
 
 ensure_enabled haproxy
 if file_changed /etc/default/haproxy; then
