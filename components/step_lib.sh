@@ -80,19 +80,28 @@ file_changed() {
 }
 
 # ensure_packages PKG... - install the ones that are missing (apt index refreshed once per step).
+# Steps of different components may run on one host at the same time: apt runs under one host-wide
+# lock (flock, bounded), so they queue instead of failing on dpkg's lock.
 ensure_packages() {
   local missing=() p
   for p in "$@"; do
     dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed || missing+=("$p")
   done
   [ "${#missing[@]}" -eq 0 ] && return 0
-  if [ "$STEP_APT_UPDATED" -eq 0 ]; then
-    apt-get update -q >/dev/null || die "apt-get update failed"
-    STEP_APT_UPDATED=1
-  fi
   log "installing ${missing[*]}"
-  apt-get install -y -q --no-install-recommends -o Dpkg::Options::=--force-confold "${missing[@]}" \
-    >/tmp/platform-apt.log 2>&1 || { tail -n 30 /tmp/platform-apt.log >&2; die "apt-get install ${missing[*]} failed"; }
+  local aptlog="$STEP_DIR/apt.log"
+  if ! (
+    flock -w 600 9 || { echo "timed out waiting for the apt lock" >"$aptlog"; exit 1; }
+    if [ "$STEP_APT_UPDATED" -eq 0 ]; then
+      apt-get -o DPkg::Lock::Timeout=300 update -q >"$aptlog" 2>&1 || exit 1
+    fi
+    apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends \
+      -o Dpkg::Options::=--force-confold "${missing[@]}" >>"$aptlog" 2>&1
+  ) 9>/var/lib/platform-apt.lock; then
+    tail -n 30 "$aptlog" >&2
+    die "apt-get install ${missing[*]} failed"
+  fi
+  STEP_APT_UPDATED=1
   changed "installed ${missing[*]}"
 }
 
