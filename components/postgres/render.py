@@ -489,8 +489,11 @@ exec flock -n /tmp/platform-pg-backup.lock pgbackrest --stanza={st} --type="$typ
 
 
 def render_exporter_defaults(host: Host) -> str:
-    dsn = (f"user={MONITORING_USER} password={placeholder(SECRET_MONITORING)} host={SOCKET_DIR} "
-           f"port={PG_PORT} dbname=postgres sslmode=disable")
+    # URL form on purpose: postgres_exporter logs the DSN of a failed connection and masks the
+    # password only when it can parse the DSN as a URL (the key=value form is logged verbatim).
+    # The generated password is alphanumeric, so it needs no URL escaping.
+    dsn = (f"postgresql://{MONITORING_USER}:{placeholder(SECRET_MONITORING)}@:{PG_PORT}/postgres"
+           f"?host={SOCKET_DIR}&sslmode=disable")
     return (
         "# postgres_exporter. Rendered by the platform program; listens on the private address only.\n"
         f"DATA_SOURCE_NAME='{dsn}'\n"

@@ -500,6 +500,24 @@ def wait_ssh(targets: list[LabHost], timeout: float) -> list[str]:
         return [n for n in ex.map(one, targets) if n]
 
 
+def _refresh_hosts_file(path: Path, wanted: str) -> None:
+    """Bring a running host's /etc/hosts up to date with the lab's lines without touching what the
+    platform manages there (its marked block): a warm `up` must leave converged hosts unchanged."""
+    current = path.read_text() if path.exists() else ""
+    lines = set(current.splitlines())
+    if all(ln in lines for ln in wanted.splitlines()):
+        return
+    block, inside = [], False
+    for ln in current.splitlines():
+        if ln == "# BEGIN platform hosts":
+            inside = True
+        if inside:
+            block.append(ln)
+        if ln == "# END platform hosts":
+            inside = False
+    write_file(path, wanted + ("\n".join(block) + "\n" if block else ""))
+
+
 def hosts_up(fresh: bool = False, timeout: float = 120) -> dict[str, list[str]]:
     """Bring every lab host up. Hosts of this checkout that already run are kept (unless `fresh`);
     all other lab state - including stale state of killed sessions or other checkouts - is cleared."""
@@ -517,7 +535,7 @@ def hosts_up(fresh: bool = False, timeout: float = 120) -> dict[str, list[str]]:
     started = []
     for h in all_hosts:
         if h.name in keep:
-            write_file(root_dir(h.name) / "etc/hosts", hosts_file(all_hosts))
+            _refresh_hosts_file(root_dir(h.name) / "etc/hosts", hosts_file(all_hosts))
             continue
         create(h, all_hosts)
         boot(h)

@@ -218,3 +218,12 @@ def test_pgbackrest_knows_every_option(tmp_path: Path) -> None:
     size = subprocess.run(["pgbackrest", "help", "archive-push", "archive-push-queue-max"], capture_output=True,
                           text=True)
     assert size.returncode == 0
+
+
+def test_exporter_dsn_is_a_url_so_the_exporter_masks_it_in_logs() -> None:
+    from tests.unit.helpers import settings as mk
+
+    s = mk("lab")
+    text = render.render_exporter_defaults(s.hosts.postgres[0])
+    assert "DATA_SOURCE_NAME='postgresql://postgres_exporter:{{secret:" in text
+    assert "password=" not in text
