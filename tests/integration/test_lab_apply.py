@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import last_json, lab
+from tests.integration.conftest import lab, last_json
 
 pytestmark = pytest.mark.integration
 
