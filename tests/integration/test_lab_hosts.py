@@ -6,10 +6,7 @@ Needs root, systemd-nspawn and the Debian mirror (first `prepare` ~2 min, then s
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,46 +22,11 @@ from scripts.lablib.api import (
     s3_local_endpoint,
     ssh_run,
 )
+from tests.integration.conftest import lab
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB = ROOT / "scripts" / "lab"
-
-
-def lab(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    cp = subprocess.run([str(LAB), *args], capture_output=True, text=True, timeout=timeout, check=False)
-    assert cp.returncode == 0, f"scripts/lab {' '.join(args)} failed:\n{cp.stdout}\n{cp.stderr[-3000:]}"
-    return cp
-
-
-def leftovers() -> list[str]:
-    """Any lab-named state on the machine."""
-    found = [f"netns {n}" for n in sysstate.netns_names() if n.startswith("plab-")]
-    found += [f"link {n}" for n in sysstate.link_names() if n.startswith("plab")]
-    found += [f"mount {m.mountpoint}" for m in sysstate.mounts() if "/.lab/hosts/" in m.mountpoint + m.options]
-    found += [f"cgroup {d}" for d in sysstate.cgroup_dirs("plab") if d.exists()]
-    for pid in sysstate.pids():
-        cmd = sysstate.cmdline(pid)
-        if sysstate.alive(pid) and (
-            any(a.startswith("--machine=plab-") for a in cmd) or "/.lab/hosts/" in sysstate.root_upperdir(pid)
-        ):
-            found.append(f"process {pid} {' '.join(cmd)[:80]}")
-        elif sysstate.alive(pid) and sysstate.proc_cwd(pid) == str(ROOT / ".lab" / "s3"):
-            found.append(f"process {pid} {' '.join(cmd)[:80]}")
-    return found
-
-
-@pytest.fixture(scope="session")
-def lab_up() -> Iterator[None]:
-    if os.geteuid() != 0:
-        pytest.skip("the lab needs root")
-    lab("prepare")
-    lab("hosts-up", timeout=300)
-    lab("s3-up", timeout=120)
-    yield
-    lab("down", timeout=300)
-    assert leftovers() == []
 
 
 def test_ssh_and_sudo_as_deploy_on_every_host(lab_up: None) -> None:
