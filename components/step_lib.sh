@@ -154,3 +154,29 @@ retry() {
     i=$((i + 1))
   done
 }
+
+# ensure_perms PATH MODE OWNER:GROUP - for files a service rewrites itself (put would clobber them).
+ensure_perms() {
+  local path=$1 mode=$2 owner=$3
+  if [ "$(stat -c '%a %U:%G' "$path")" != "$(printf '%o' "0$mode") $owner" ]; then
+    chown "$owner" "$path"
+    chmod "$mode" "$path"
+    changed "$path permissions"
+  fi
+}
+
+# ensure_service UNIT RESTART - enabled at boot; restarted when RESTART is 1, else started if stopped.
+ensure_service() {
+  local unit=$1 restart=$2
+  if ! systemctl is-enabled --quiet "$unit"; then
+    systemctl enable --quiet "$unit"
+    changed "enabled $unit"
+  fi
+  if [ "$restart" = 1 ]; then
+    systemctl restart "$unit"
+    changed "restarted $unit"
+  elif ! systemctl is-active --quiet "$unit"; then
+    systemctl start "$unit"
+    changed "started $unit"
+  fi
+}

@@ -75,23 +75,10 @@ if [ "$new_hash" != "$old_hash" ] || ! grep -q '^# Rendered by the platform prog
   changed "/etc/redis/redis.conf"
   restart=1
 fi
-if [ "$(stat -c '%a %U:%G' /etc/redis/redis.conf)" != "640 redis:redis" ]; then
-  chown redis:redis /etc/redis/redis.conf && chmod 0640 /etc/redis/redis.conf
-  changed "/etc/redis/redis.conf permissions"
-fi
+ensure_perms /etc/redis/redis.conf 0640 redis:redis
 
-if ! systemctl is-enabled --quiet redis-server; then
-  systemctl enable --quiet redis-server
-  changed "enabled redis-server"
-fi
-if [ "$restart" = 1 ]; then
-  # The guard (ExecStartPre) decides master or replica from the Sentinels before Redis starts.
-  systemctl restart redis-server
-  changed "restarted redis-server"
-elif ! systemctl is-active --quiet redis-server; then
-  systemctl start redis-server
-  changed "started redis-server"
-fi
+# On (re)start the guard (ExecStartPre) decides master or replica from the Sentinels.
+ensure_service redis-server "$restart"
 
 # Ready: answers with data loaded (bounded; a large AOF takes time to load).
 REDISCLI_AUTH=$(secret redis_password)

@@ -55,22 +55,9 @@ if [ "$new_hash" != "$old_hash" ] || ! grep -q '^# Rendered by the platform prog
   changed "$live"
   restart=1
 fi
-if [ "$(stat -c '%a %U:%G' "$live")" != "640 redis:redis" ]; then
-  chown redis:redis "$live" && chmod 0640 "$live"
-  changed "$live permissions"
-fi
+ensure_perms "$live" 0640 redis:redis
 
-if ! systemctl is-enabled --quiet redis-sentinel; then
-  systemctl enable --quiet redis-sentinel
-  changed "enabled redis-sentinel"
-fi
-if [ "$restart" = 1 ]; then
-  systemctl restart redis-sentinel
-  changed "restarted redis-sentinel"
-elif ! systemctl is-active --quiet redis-sentinel; then
-  systemctl start redis-sentinel
-  changed "started redis-sentinel"
-fi
+ensure_service redis-sentinel "$restart"
 
 tls_args=()
 [ "$TLS" = 1 ] && tls_args=(--tls --cacert /etc/redis/tls/ca.crt)
