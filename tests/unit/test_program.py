@@ -91,3 +91,26 @@ def test_plaintext_secret_is_refused() -> None:
 
 def test_secret_wire_marker_is_the_sdks() -> None:
     assert SECRET_SIG == "4dabf18193072939515e22adb298388d"
+
+
+def _exposed(value, path="") -> list[str]:  # type: ignore[no-untyped-def]
+    """Paths of plain (not secret-wrapped) strings that carry a secret value of the mocks."""
+    if is_secret(value):
+        return []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _exposed(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _exposed(v, f"{path}[{i}]")]
+    if isinstance(value, str) and ("generated-" in value or "placeholder-" in value or "PRIVATE KEY" in value):
+        return [path]
+    return []
+
+
+def test_every_secret_input_and_output_is_secret(run) -> None:  # type: ignore[no-untyped-def]
+    """Generated passwords, private keys and secret config never travel as plain values."""
+    _, r = run
+    assert _exposed(r.outputs) == []
+    for rec in r.records:
+        if rec.type.startswith(("random:", "tls:index/privateKey")):
+            continue  # the generators themselves (their results are marked secret by the providers)
+        assert _exposed(rec.inputs) == [], rec.name
