@@ -247,6 +247,10 @@ class Prober:
             return False
         return all(a.t1 for a in after[: oks[streak - 1] + 1])
 
+    def first_failures(self, fault: float, limit: int = 4) -> list[str]:
+        fails = sorted((a for a in self.done() if a.t0 >= fault and not a.ok), key=lambda a: a.t0)
+        return [f"+{a.t0 - fault:.2f}s {a.kind}: {a.detail[-90:]}" for a in fails[:limit]]
+
     def failure_window(self, fault: float) -> tuple[float, float] | None:
         """(first, last) start of a failed attempt, seconds after the fault."""
         fails = [a.t0 - fault for a in self.done() if a.t0 >= fault and not a.ok]
@@ -277,8 +281,8 @@ class Load:
         "ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v, n = platform_drill.load.n + 1;\n"
     )
 
-    def __init__(self, client: PgClient, clients: int = 4, chunk: int = 5) -> None:
-        self.client, self.clients, self.chunk = client, clients, chunk
+    def __init__(self, client: PgClient, clients: int = 2, chunk: int = 5, rate: int = 50) -> None:
+        self.client, self.clients, self.chunk, self.rate = client, clients, chunk, rate
         self.script = os.path.join(client.dir, "load.sql")
         Path(self.script).write_text(self.SCRIPT)
         self.transactions = 0
@@ -294,7 +298,8 @@ class Load:
     def _run(self) -> None:
         c = self.client
         while not self._stop.is_set():
-            argv = ["pgbench", "-n", "-c", str(self.clients), "-j", "2", "-T", str(self.chunk), "-f", self.script,
+            argv = ["pgbench", "-n", "-c", str(self.clients), "-j", "2", "-T", str(self.chunk), "-R", str(self.rate),
+                    "-f", self.script,
                     "-h", c.host, "-p", str(c.port), "-U", c.user, c.database]
             self._proc = subprocess.Popen(argv, env=c.env, text=True, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT)

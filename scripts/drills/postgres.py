@@ -213,7 +213,7 @@ def _observe(w: Prober, fault: float, timeout: float) -> float | None:
 
 
 def _with_writes(lab: Lab, kind: str, inject: Any, target: float, rejoin_timeout: float = 180,
-                 load: bool = True, as_replica: bool = True) -> dict[str, Any]:
+                 load: bool = True, as_replica: bool = True, outage: bool = False) -> dict[str, Any]:
     """Common shape: healthy -> writes (+ pgbench) through the router -> inject() -> recovery ->
     acked lost -> restore -> old leader rejoined."""
     st = wait_healthy(lab)
@@ -240,8 +240,16 @@ def _with_writes(lab: Lab, kind: str, inject: Any, target: float, rejoin_timeout
         tl.mark("injected")
         seconds = _observe(w, fault, ttl + 90)
         tl.mark("recovered")
+        window = w.failure_window(fault)
+        res["seconds_from_fault"] = seconds
+        if outage:
+            # A planned switchover starts when Patroni acts, not when patronictl is launched: count
+            # the write outage itself (first failed write -> writes succeed again).
+            res["seconds_from_command"] = seconds
+            seconds = round(seconds - window[0], 2) if seconds is not None and window else seconds
         res["errors_seen"] = w.errors(fault)
         res["failure_window"] = w.failure_window(fault)
+        res["first_failures"] = w.first_failures(fault)
         res["write_outcomes"] = w.counts(fault)
     finally:
         if ld:
@@ -338,7 +346,7 @@ def switchover(lab: Lab) -> dict[str, Any]:
         if p.returncode != 0:
             raise DrillError(f"patronictl switchover failed: {(p.stderr or p.stdout).strip()[-300:]}")
 
-    res = _with_writes(lab, "switchover", inject, 10.0, rejoin_timeout=120)
+    res = _with_writes(lab, "switchover", inject, 10.0, rejoin_timeout=120, outage=True)
     res["passed"] = res["passed"] and res.get("new_leader") == res.get("candidate")
     return res
 
@@ -362,6 +370,7 @@ def partition(lab: Lab) -> dict[str, Any]:
     run = new_run_id("partition")
     tl = Timeline()
     res: dict[str, Any] = {"old_leader": old, "run_id": run}
+    seconds: float | None = None
     w = writer(client, run)
     # Writes straight to the old leader's PostgreSQL, from inside its namespace (reachable while cut).
     probe = writer(client, run + "-old", host=old_ip, netns=netns(old), interval=0.25, name="old-leader-probe")
@@ -387,6 +396,8 @@ def partition(lab: Lab) -> dict[str, Any]:
 
         wait_for(lambda: refused() and w.stable_since(fault, STREAK), ttl + 60, 0.25)
         tl.mark("both")
+        seconds = w.recovery(fault)
+        res["first_failures"] = w.first_failures(fault)
         time.sleep(3)
     finally:
         if cut:
@@ -400,7 +411,9 @@ def partition(lab: Lab) -> dict[str, Any]:
     finally:
         probe.stop()
         w.stop()
-    seconds = w.recovery(fault)
+    back = tl.marks.get("reconnected", time.monotonic())
+    res["writes_after_reconnect"] = w.counts(back)
+    res["failures_after_reconnect"] = w.first_failures(back)
     after = sorted((a for a in probe.done() if a.t0 >= fault), key=lambda a: a.t0)
     acks_after_cut = [a for a in after if a.ok]
     last_ack = max((a.t0 for a in acks_after_cut), default=fault)
