@@ -446,6 +446,26 @@ class RedisLab:
         said = out.strip() or err.strip()
         return {"failback": f"{'done' if ok else 'FAILED'} in {time.time() - t:.1f}s ({said}; {why})"}
 
+    def sentinel_timeline(self, t0: float) -> dict[str, float]:
+        """Seconds after t0 at which the local Sentinel of the client VM logged +sdown, +odown
+        and +switch-master of the master (its log: 'pid:X 26 Nov 2026 09:09:45.367 # +sdown master ...')."""
+        import calendar
+        import re
+
+        p = self.ctx.sudo(self.client_host, "tail -n 300 /var/log/redis/redis-sentinel.log")
+        out: dict[str, float] = {}
+        pat = re.compile(r"^\d+:X (\d+ \w+ \d+ \d+:\d+:\d+)\.(\d+) [#*] ([+-][a-z-]+) (\w+)")
+        for ln in p.stdout.splitlines():
+            m = pat.match(ln)
+            if not m or m.group(3) not in ("+sdown", "+odown", "+switch-master") or \
+                    (m.group(3) != "+switch-master" and m.group(4) != "master"):
+                continue
+            t = calendar.timegm(time.strptime(m.group(1), "%d %b %Y %H:%M:%S")) + int(m.group(2)) / 1000
+            key = m.group(3)[1:].replace("-", "_")
+            if t >= t0 - 0.5 and key not in out:
+                out[key] = round(t - t0, 2)
+        return out
+
     def host_of(self, addr: str | None) -> Any:
         if addr not in self.data:
             raise RuntimeError(f"the Sentinels report master {addr}, not a data node")
@@ -492,6 +512,7 @@ def run_master_death(lab: RedisLab) -> dict[str, Any]:
         lab.boot(host)
     sw.dump(TRACE, f"{tag}-sentinel")
     rw.dump(TRACE, f"{tag}-router")
+    res["sentinel_log"] = lab.sentinel_timeline(t0)
     s_sec, s_fail = recovery(sw.snapshot(), t0)
     r_sec, r_fail = recovery(rw.snapshot(), t0)
     ok_rejoin, why, dt = lab.wait(lambda: lab.rejoined(host), REJOIN_TIMEOUT)
