@@ -607,6 +607,69 @@ def run_master_return(lab: RedisLab) -> dict[str, Any]:
     return res
 
 
+def run_master_quick_return(lab: RedisLab) -> dict[str, Any]:
+    """The master VM dies and boots again just before `down-after-milliseconds` runs out (a quick
+    crash-reboot), so the Sentinels may fail over while it starts. Either outcome is correct -
+    no failover (it stays master) or a failover (it comes back as a replica) - but never both:
+    once another node is master, a write accepted by the old one is lost. Counted: writes the
+    probe got accepted by the old master after its restart while the Sentinels ended on another
+    master, and router writes missing on the final master."""
+    old = lab.master()
+    host = lab.host_of(old)
+    tag = f"quick{int(time.time())}"
+    boot_at = max(0.5, lab.s.redis.down_after_ms / 1000 - 0.8)  # the VM boots in ~0.9 s
+    rw = lab.writer("router", tag)
+    res: dict[str, Any] = {"old_master": host.name, "boot_at_seconds": boot_at}
+    probe: Client | None = None
+    try:
+        _warm_up([rw])
+        log(f"redis-master-quick-return: killing {host.name}, booting it again after {boot_at:.1f}s")
+        t_kill = time.time()
+        lab.kill(host)
+        probe = lab.prober(old or "", tag)
+        time.sleep(max(0.0, t_kill + boot_at - time.time()))
+        t0 = time.time()
+        lab.boot(host)
+        # Settled: the old master is a healthy replica, or it is still the master after 30 s.
+        ok, why, dt = lab.wait(lambda: lab.rejoined(host) if lab.master() != old else
+                               (time.time() - t0 > 30, "still master"), REJOIN_TIMEOUT, every=0.5)
+        time.sleep(2)
+    finally:
+        if probe is not None:
+            probe.stop(timeout=10)
+        rc = rw.stop()
+        lab.boot(host)
+    rw.dump(TRACE, f"{tag}-router")
+    if probe is not None:
+        probe.dump(TRACE, f"{tag}-probe")
+    final = lab.master()
+    evs = probe.snapshot("p") if probe else []
+    ends = probe.snapshot("probe_end") if probe else []
+    outcomes = (ends[-1] if ends else {}).get("outcomes", {})
+    conn = [e for e in evs if e.get("conn")]
+    as_master = [e for e in conn if e.get("role") == "master"]
+    failed_over = final != old
+    journal = lab.ctx.sudo(host, "journalctl -u redis-server -b --no-pager -o cat | grep redis-guard | tail -n 3")
+    res.update({
+        "seconds": round(dt, 2) if ok else None,
+        "failed_over": failed_over,
+        "final_master": lab.data[final].name if final in lab.data else final,
+        "port_open_seconds": round(conn[0]["t"] - t0, 2) if conn else None,
+        "stale_master_seconds": (round(as_master[-1]["t"] - as_master[0]["t"], 2)
+                                 if as_master and failed_over else 0.0),
+        "writes_accepted": int(outcomes.get("ok", 0)) if failed_over else 0,
+        "probe_outcomes": outcomes,
+        "acked_lost": int(rc.get("acked_lost", 0)),
+        "router_unacked_lost": int(rc.get("unacked_lost", 0)),
+        "sentinel_log": lab.sentinel_timeline(t_kill),
+        "guard": [ln.strip()[:160] for ln in journal.stdout.splitlines()],
+        "settled": why,
+    })
+    res["passed"] = bool(ok and conn and res["writes_accepted"] == 0 and res["acked_lost"] == 0
+                         and res["router_unacked_lost"] == 0 and "error" not in rc)
+    return res
+
+
 def _app_cli(lab: RedisLab, host: Any, app: str, commands: str, extra: str = "") -> subprocess.CompletedProcess[str]:
     """redis-cli on `host` as an app user: the password is the first line of stdin, then commands."""
     cred = lab.apps[app]
@@ -733,6 +796,11 @@ def master_death(lab: Lab) -> dict[str, Any]:
 @drill("redis-master-return")
 def master_return(lab: Lab) -> dict[str, Any]:
     return _one_run(lab, run_master_return)
+
+
+@drill("redis-master-quick-return")
+def master_quick_return(lab: Lab) -> dict[str, Any]:
+    return _one_run(lab, run_master_quick_return)
 
 
 @drill("redis-restore")
