@@ -584,3 +584,31 @@ def test_guard_asks_all_sentinels_at_once_with_a_bounded_timeout(tmp_path: Path,
     assert conf.endswith("replicaof 10.0.0.2 6379\n"), err
     assert "1 Sentinel(s) answered" in err
     assert elapsed < 3.5, elapsed  # QUERY_TIMEOUT is 2 s; sequential asking would take over 4 s
+
+
+@needs_redis
+def test_guard_waits_when_silent_nearly_down_after(tmp_path: Path, fakes: list[FakeSentinel]) -> None:
+    """A quick reboot of the master: the Sentinels still name it (not yet s_down) but have had no
+    PING reply for nearly down-after-milliseconds, so they may fail over while it starts: wait."""
+    for f in fakes:
+        f.answer = {**master_answer("10.0.0.1", 6379, 1, "master,disconnected"),
+                    "last-ok-ping-reply": "4300", "down-after-milliseconds": "5000"}
+
+    def promote() -> None:
+        time.sleep(1.5)
+        for f in fakes:
+            f.answer = master_answer("10.0.0.2", 6379, 2)
+
+    threading.Thread(target=promote, daemon=True).start()
+    conf, err = run_guard(tmp_path, "10.0.0.1", addrs(fakes), "10.0.0.1:6379", 6379, wait=10)
+    assert conf.endswith("replicaof 10.0.0.2 6379\n"), err
+
+
+@needs_redis
+def test_guard_planned_restart_of_the_master_stays_master(tmp_path: Path, fakes: list[FakeSentinel]) -> None:
+    for f in fakes:
+        f.answer = {**master_answer("10.0.0.1", 6379, 1, "master,disconnected"),
+                    "last-ok-ping-reply": "600", "down-after-milliseconds": "5000"}
+    t0 = time.monotonic()
+    conf, err = run_guard(tmp_path, "10.0.0.1", addrs(fakes), "10.0.0.1:6379", 6379, wait=10)
+    assert "replicaof" not in conf and time.monotonic() - t0 < 3, err

@@ -5,8 +5,9 @@
 #
 #   1. Ask every Sentinel (bounded timeout each) for the master: `SENTINEL MASTER <name>`.
 #      Several answers: the highest config-epoch wins; among equal epochs, the majority.
-#   2. If the answer is this node but the Sentinels see it down (s_down/o_down) or are failing
-#      over, and a replica exists, wait (bounded) for the failover to finish and ask again.
+#   2. If the answer is this node but the Sentinels see it down (s_down/o_down), are failing
+#      over, or have had no PING reply from it for nearly down-after-milliseconds (they may
+#      fail over before it answers), and a replica exists, wait (bounded) for the failover.
 #   3. No Sentinel reachable: the master the local Sentinel last recorded in its config file;
 #      failing that, the configured initial master (first boot).
 #   4. Write `replicaof <master>` into redis.conf (or remove it when this node is the master).
@@ -24,7 +25,7 @@ SELF="$SELF_IP:$SELF_PORT"
 
 say() { echo "redis-guard: $*" >&2; }
 
-# ask_one HOST:PORT -> "epoch ip:port flags num-slaves", or nothing.
+# ask_one HOST:PORT -> "epoch ip:port flags num-slaves last-ok-ping-reply down-after-ms", or nothing.
 ask_one() {
   local addr=$1 out
   # shellcheck disable=SC2086  # CLI_TLS_ARGS is a list of options
@@ -38,7 +39,9 @@ ask_one() {
       e = v["config-epoch"]; if (e == "") e = 0
       n = v["num-slaves"]; if (n == "") n = 0
       f = v["flags"]; if (f == "") f = "-"
-      print e, v["ip"] ":" v["port"], f, n
+      l = v["last-ok-ping-reply"]; if (l == "") l = 0
+      d = v["down-after-milliseconds"]; if (d == "") d = 0
+      print e, v["ip"] ":" v["port"], f, n, l, d
     }'
 }
 
@@ -56,7 +59,8 @@ ask_all() {
   rm -rf -- "$dir"
 }
 
-# choose ANSWERS -> "ip:port flags num-slaves answered" of the winning answer.
+# choose ANSWERS -> "ip:port flags num-slaves answered last-ok-ping-reply down-after-ms" of the
+# winning answer (the longest silence any Sentinel reports for it).
 choose() {
   printf '%s\n' "$1" | awk '
     NF >= 4 {
@@ -65,6 +69,8 @@ choose() {
       votes[e SUBSEP a]++
       flags[a] = flags[a] "," $3
       if ($4 + 0 > slaves[a]) slaves[a] = $4 + 0
+      if ($5 + 0 > lastok[a]) lastok[a] = $5 + 0
+      if ($6 + 0 > downafter[a]) downafter[a] = $6 + 0
       total++
     }
     END {
@@ -76,7 +82,7 @@ choose() {
         # Majority among the answers of the highest epoch; ties: the lowest address (stable).
         if (votes[k] > max || (votes[k] == max && p[2] < win)) { max = votes[k]; win = p[2] }
       }
-      print win, flags[win], slaves[win] + 0, total
+      print win, flags[win], slaves[win] + 0, total, lastok[win] + 0, downafter[win] + 0
     }'
 }
 
@@ -101,10 +107,14 @@ while :; do
     fi
     break
   fi
-  read -r master flags slaves answered <<<"$(choose "$answers")"
-  say "$answered Sentinel(s) answered; master $master (flags $flags, $slaves replica(s))"
+  read -r master flags slaves answered lastok downafter <<<"$(choose "$answers")"
+  say "$answered Sentinel(s) answered; master $master (flags $flags, $slaves replica(s), last ping reply ${lastok} ms ago)"
+  # Silent for so long that the Sentinels may reach s_down (and fail over) before this Redis
+  # answers their PINGs: a quick reboot of the master must not race its own failover (the
+  # drill redis-master-quick-return saw it writable next to the new master for ~10 s).
+  near_down=$(( downafter > 0 && lastok > (downafter - 2000 > downafter / 2 ? downafter - 2000 : downafter / 2) ))
   if [ "$master" = "$SELF" ] && [ "$slaves" -gt 0 ] \
-     && [[ $flags == *s_down* || $flags == *o_down* || $flags == *failover_in_progress* ]]; then
+     && [[ $near_down == 1 || $flags == *s_down* || $flags == *o_down* || $flags == *failover_in_progress* ]]; then
     if [ "$SECONDS" -lt "$deadline" ]; then
       say "the Sentinels see this node down or are failing over; waiting for them to settle"
       sleep 1
