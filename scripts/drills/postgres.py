@@ -124,6 +124,35 @@ def wait_rejoined(lab: Lab, name: str, timeout: float, as_replica: bool = True) 
     return bool(wait_for(ok, timeout, 2))
 
 
+def remediate(lab: Lab, old: str) -> list[str]:
+    """Put the cluster back when the old leader did not rejoin (the run has already failed):
+    restart its Patroni - stopping it releases a leader key it should not hold, so the most
+    advanced member takes over - then, as a last resort, reinitialise it from the leader."""
+    done: list[str] = []
+    leader = leader_of(members(lab))
+    if leader in (None, old):
+        p = lab.sudo(old, "systemctl stop patroni", timeout=150)
+        done.append(f"stopped patroni on {old} (exit {p.returncode})")
+        leader = wait_for(lambda: (lambda n: n if n not in (None, old) else None)(leader_of(members(lab))), 90, 2)
+        done.append(f"leader after stop: {leader}")
+        p = lab.sudo(old, "systemctl start patroni", timeout=60)
+        done.append(f"started patroni on {old} (exit {p.returncode})")
+    else:
+        p = lab.sudo(old, "systemctl restart patroni", timeout=150)
+        done.append(f"restarted patroni on {old} (exit {p.returncode})")
+    if wait_rejoined(lab, old, 120):
+        done.append(f"{old} rejoined")
+        return done
+    leader = leader_of(members(lab))
+    if leader and leader != old:
+        cluster = quote(lab.settings.postgres.cluster_name)
+        p = lab.sudo(leader, f"patronictl -c {PATRONI_CONFIG} reinit --force {cluster} {quote(old)}", timeout=120)
+        done.append(f"reinit {old} from {leader} (exit {p.returncode})")
+        done.append(f"{old} rejoined" if wait_rejoined(lab, old, 300) else f"{old} still not a replica")
+    log("; ".join(done))
+    return done
+
+
 def etcd_healthy(lab: Lab) -> bool:
     members_ = lab.settings.etcd_members()
     eps = ",".join(f"https://{h.private_ip}:2379" for h in members_)
@@ -405,8 +434,11 @@ def partition(lab: Lab) -> dict[str, Any]:
             tl.mark("reconnected")
             log(f"pg-partition: ip link set {link} up")
     try:
-        rejoined = wait_rejoined(lab, old, 180)
+        rejoined = wait_rejoined(lab, old, 120)
         tl.mark("rejoined")
+        if not rejoined:
+            res["cluster_after_reconnect"] = members(lab)
+            res["remediation"] = remediate(lab, old)
         time.sleep(2)
     finally:
         probe.stop()
