@@ -411,7 +411,9 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
         maxmemory_policy=r.string("redis.maxmemoryPolicy", p.get("maxmemoryPolicy"), "volatile-lru",
                                   allowed=REDIS_POLICIES),
         quorum=quorum,
-        down_after_ms=r.integer("redis.downAfterMs", p.get("downAfterMs"), 5000, lo=1000, hi=600000),
+        # 3000 ms: writes resume via Sentinel in ~4.5 s after a master dies (5000 gave 6.5 s on
+        # the lab); lower values fail over on shorter network blips.
+        down_after_ms=r.integer("redis.downAfterMs", p.get("downAfterMs"), 3000, lo=1000, hi=600000),
         failover_timeout_ms=r.integer("redis.failoverTimeoutMs", p.get("failoverTimeoutMs"), 60000,
                                       lo=5000, hi=3600000),
         tls=r.boolean("redis.tls", p.get("tls"), False),

@@ -513,7 +513,7 @@ def router_section(settings: Settings) -> str:
         "    stick-table type integer size 1",
         "    stick on int(1)",
         "    balance first",
-        f"    default-server inter 500ms fastinter 250ms downinter 1s rise 2 fall 2 "
+        f"    default-server inter 500ms fastinter 250ms downinter 500ms rise 2 fall 2 "
         f"on-marked-down shutdown-sessions{ssl}",
     ]
     for h in data_hosts(settings):

@@ -94,7 +94,7 @@ def test_guard_env_names_all_sentinels_and_the_initial_master() -> None:
     env = render.render_guard_env(s, s.hosts.redis[1])
     assert "SENTINELS='192.0.2.31:26379 192.0.2.32:26379 192.0.2.33:26379'" in env
     assert "INITIAL_MASTER=192.0.2.31:6379" in env and "SELF_IP=192.0.2.32" in env
-    assert "FAILOVER_WAIT=20" in env
+    assert f"FAILOVER_WAIT={max(15, 3 * s.redis.down_after_ms // 1000 + 5)}" in env  # 3 x down-after + 5, >= 15
     assert "ExecStartPre=+/usr/local/lib/platform-redis/redis-guard" in render.render_redis_dropin()
 
 
