@@ -135,6 +135,9 @@ def pg_hba(settings: Settings) -> list[str]:
         "local   all             all                                     scram-sha-256",
         "host    all             all             127.0.0.1/32            scram-sha-256",
         "host    all             all             ::1/128                 scram-sha-256",
+        # Patroni reads the local timeline over a replication connection to localhost.
+        f"host    replication     {REPLICATION_USER:<15} 127.0.0.1/32            scram-sha-256",
+        f"host    replication     {REPLICATION_USER:<15} ::1/128                 scram-sha-256",
     ]
     for h in settings.hosts.postgres:
         # Streaming replication and pg_basebackup only from the database VMs.
@@ -379,6 +382,9 @@ def render_pgbouncer(settings: Settings, host: Host) -> str:
         "max_client_conn = 2000",
         "server_reset_query = DISCARD ALL",
         "server_check_delay = 10",
+        # After PostgreSQL restarts on this node (crash, Patroni restart), retry the server login
+        # after 1 s instead of failing clients for the default 15 s.
+        "server_login_retry = 1",
         # pgjdbc (Keycloak) sends extra_float_digits at startup.
         "ignore_startup_parameters = extra_float_digits,options",
         f"stats_users = {MONITORING_USER}",

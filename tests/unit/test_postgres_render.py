@@ -87,8 +87,11 @@ def test_patroni_tls_archive_and_replica_methods() -> None:
         assert cfg["postgresql"]["authentication"][user]["sslmode"] == "verify-ca"
     hba = cfg["postgresql"]["pg_hba"]
     repl = [r for r in hba if " replication " in r]
-    assert [r.split()[0] for r in repl] == ["hostssl", "hostssl"]
-    assert {r.split()[3] for r in repl} == {"198.18.0.11/32", "198.18.0.12/32"}
+    remote = [r for r in repl if r.split()[3] not in ("127.0.0.1/32", "::1/128")]
+    # Remote replication only from the database VMs and only over TLS; loopback for Patroni itself.
+    assert [r.split()[0] for r in remote] == ["hostssl", "hostssl"]
+    assert {r.split()[3] for r in remote} == {"198.18.0.11/32", "198.18.0.12/32"}
+    assert len(repl) == 4
     assert all("scram-sha-256" in r or "peer" in r or "reject" in r for r in hba)
     assert not any(r.split()[0] == "host" and "0.0.0.0/0" in r for r in hba)
 

@@ -29,7 +29,7 @@ def test_primary_listener_routes_to_pgbouncer_checked_by_patroni_and_pgbouncer()
         'tcp-check send "OPTIONS /primary HTTP/1.0\\r\\n\\r\\n"',
         'tcp-check expect rstring "^HTTP/1\\.[01] 200"',
     ]
-    assert "inter 1s" in primary and "fall 2 rise 2" in primary
+    assert "inter 1s" in primary and "fall 2 rise 1" in primary
     assert "on-marked-down shutdown-sessions" in primary
     assert f"verify required ca-file {render.CA_FILE}" in primary
     replicas = cfg.split("listen postgres_replicas", 1)[1]
