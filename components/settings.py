@@ -129,6 +129,7 @@ class PostgresSettings:
     retry_timeout: int
     primary_start_timeout: int
     max_connections: int
+    scram_iterations: int
     pool_mode: str
     pool_mode_overrides: Mapping[str, str]
     databases: tuple[str, ...]
@@ -313,7 +314,7 @@ def _parse_hosts(r: Reader, raw: Any, preset: Preset, k3s_enabled: bool, router:
 def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> PostgresSettings:
     p = r.obj("postgres", raw, (
         "version", "clusterName", "synchronous", "ttl", "loopWait", "retryTimeout",
-        "primaryStartTimeout", "maxConnections", "poolMode", "poolModeOverrides", "extraDatabases",
+        "primaryStartTimeout", "maxConnections", "scramIterations", "poolMode", "poolModeOverrides", "extraDatabases",
         "etcdWitness", "backup",
     ))
     version = r.integer("postgres.version", p.get("version"), 15, lo=15, hi=15)
@@ -372,6 +373,7 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
                                         lo=0, hi=600),
         max_connections=r.integer("postgres.maxConnections", p.get("maxConnections"),
                                   max(100, min(400, mem // 32)), lo=20, hi=5000),
+        scram_iterations=r.integer("postgres.scramIterations", p.get("scramIterations"), 256, lo=16, hi=100000),
         pool_mode=pool_mode, pool_mode_overrides=overrides, databases=databases,
         etcd_witness=witness, backup=backup,
     )

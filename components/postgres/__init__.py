@@ -1,4 +1,5 @@
-"""PostgresHACluster: PostgreSQL 15 + Patroni + etcd + PgBouncer + pgBackRest + postgres_exporter.
+"""PostgresHACluster: PostgreSQL 15 + Patroni + etcd + PgBouncer + pgBackRest + postgres_exporter +
+prometheus-pgbouncer-exporter.
 
 Inputs: settings, the internal CA, each host's baseline `ready` step, the backups bucket.
 Steps (components/postgres/host/*.sh), each on one host, with explicit dependencies:
@@ -11,6 +12,7 @@ Steps (components/postgres/host/*.sh), each on one host, with explicit dependenc
     <db>-pgbouncer       every database VM                             after databases
     <db>-pgbackrest      every database VM (stanza/backup on the primary)  after its postgres step
     <db>-exporter        every database VM                             after databases
+    <db>-pgbouncer-exporter  every database VM                         after its pgbouncer step
 
 Outputs (attributes, registered): router_endpoint, pgbouncers, apps (secret passwords/DSNs),
 ca_certificate, scrape_targets, ready (the steps later components may depend on).
@@ -115,6 +117,8 @@ class PostgresHACluster(pulumi.ComponentResource):
             files: dict[str, pulumi.Input[str]] = {
                 "config.yml": render.render_patroni(settings, h), "dcs.yml": render.render_dcs(settings),
                 "pgbackrest.conf": pgbackrest_conf, "ca.crt": ca_pem, "host.crt": cert.cert_pem,
+                "patroni_launcher.py": (HOST_DIR / "patroni_launcher.py").read_text(),
+                "patroni.dropin": render.render_patroni_dropin(),
             }
             if settings.s3.ca_certificate:
                 files["s3-ca.crt"] = settings.s3.ca_certificate
@@ -148,14 +152,16 @@ class PostgresHACluster(pulumi.ComponentResource):
             name=f"{leader.name}-databases", host=leader, script=HOST_DIR / "databases.sh",
             files={"roles.tsv": render.render_roles(settings),
                    "databases.tsv": render.render_databases(pg.databases),
-                   "appdb.sql": render.render_app_db_sql()},
+                   "appdb.sql": render.render_app_db_sql(),
+                   "scram_verifier.py": (HOST_DIR / "scram_verifier.py").read_text()},
             secrets={r.secret: secrets[r.secret] for r in render.roles(settings)}
             | pick(render.SECRET_SUPERUSER),
-            params={"HOST_IP": leader.private_ip, "API_PORT": str(render.PATRONI_PORT)},
+            params={"HOST_IP": leader.private_ip, "API_PORT": str(render.PATRONI_PORT),
+                    "SCRAM_ITERATIONS": str(pg.scram_iterations)},
             depends_on=[leader_pg],
         ), parent=self)
 
-        # 4. PgBouncer and postgres_exporter on every database VM.
+        # 4. PgBouncer, postgres_exporter and PgBouncer's exporter on every database VM.
         for h in dbs:
             cert = ca.issue(h)
             steps[f"{h.name}-pgbouncer"] = host_step(settings, StepSpec(
@@ -172,6 +178,17 @@ class PostgresHACluster(pulumi.ComponentResource):
                 files={"exporter.default": render.render_exporter_defaults(h)},
                 secrets=pick(render.SECRET_MONITORING),
                 depends_on=[steps[f"{h.name}-postgres"], databases],
+            ), parent=self)
+            # Reads PgBouncer's admin console as the stats user, so it needs this node's PgBouncer.
+            steps[f"{h.name}-pgbouncer-exporter"] = host_step(settings, StepSpec(
+                name=f"{h.name}-pgbouncer-exporter", host=h, script=HOST_DIR / "pgbouncer_exporter.sh",
+                files={"pgbouncer-exporter.conf": render.render_pgbouncer_exporter(h),
+                       "pgbouncer-exporter.pgpass": render.render_pgbouncer_exporter_pgpass(),
+                       "pgbouncer-exporter.unit": render.render_pgbouncer_exporter_unit(),
+                       "pgbouncer_exporter.py": (HOST_DIR / "pgbouncer_exporter.py").read_text()},
+                secrets=pick(render.SECRET_MONITORING),
+                params={"HOST_IP": h.private_ip, "PORT": str(render.PGBOUNCER_EXPORTER_PORT)},
+                depends_on=[steps[f"{h.name}-pgbouncer"]],
             ), parent=self)
 
         self.steps = steps
@@ -190,6 +207,7 @@ class PostgresHACluster(pulumi.ComponentResource):
             }
         self.scrape_targets = {
             "postgres_exporter": [f"{h.private_ip}:{render.EXPORTER_PORT}" for h in dbs],
+            "pgbouncer_exporter": [f"{h.private_ip}:{render.PGBOUNCER_EXPORTER_PORT}" for h in dbs],
             # Patroni's /metrics, over https with the platform CA.
             "patroni": [f"{h.private_ip}:{render.PATRONI_PORT}" for h in dbs],
             "etcd": [f"{h.private_ip}:{render.ETCD_CLIENT_PORT}" for h in settings.etcd_members()],

@@ -18,6 +18,7 @@ def ports(settings: Settings) -> list[ServicePort]:
         # Clients reach PgBouncer only through the router (and K3s pods, where the router runs).
         ServicePort("pgbouncer", render.PGBOUNCER_PORT, ("postgres",), ("router", "k3s")),
         ServicePort("postgres-exporter", render.EXPORTER_PORT, ("postgres",), ("monitoring",)),
+        ServicePort("pgbouncer-exporter", render.PGBOUNCER_EXPORTER_PORT, ("postgres",), ("monitoring",)),
     ]
     if settings.router.placement == "vms":
         out += [

@@ -1,5 +1,6 @@
 """Pure renderers for the PostgreSQL HA cluster's files: Patroni, etcd, PgBouncer, pgBackRest,
-the backup schedule, postgres_exporter and the database/role manifest. No Pulumi imports.
+the backup schedule, postgres_exporter, prometheus-pgbouncer-exporter and the database/role
+manifest. No Pulumi imports.
 
 Secrets never appear in rendered text: files carry `{{secret:NAME}}` placeholders that step_lib.sh
 (`put`/`bundled`) substitutes on the host from the step's secrets. The placeholder names are the
@@ -24,6 +25,7 @@ ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 PGBOUNCER_PORT = 6432
 EXPORTER_PORT = 9187
+PGBOUNCER_EXPORTER_PORT = 9127  # prometheus-pgbouncer-exporter (the package's default port)
 
 SUPERUSER = "postgres"
 REPLICATION_USER = "replicator"
@@ -337,6 +339,20 @@ def render_etcd(settings: Settings, host: Host) -> str:
     return "\n".join(lines) + "\n"
 
 
+PATRONI_LAUNCHER = "/usr/local/lib/platform-patroni/patroni_launcher.py"
+
+
+def render_patroni_dropin() -> str:
+    """patroni.service drop-in: start Patroni through the launcher (host/patroni_launcher.py)."""
+    return "\n".join([
+        "# Rendered by the platform program (components/postgres/render.py).",
+        "[Service]",
+        "ExecStart=",
+        f"ExecStart=/usr/bin/python3 {PATRONI_LAUNCHER} /etc/patroni/config.yml",
+        "",
+    ])
+
+
 def etcd_endpoints(settings: Settings) -> str:
     return ",".join(f"https://{h}" for h in etcd_hosts(settings))
 
@@ -504,6 +520,51 @@ def render_exporter_defaults(host: Host) -> str:
         "# postgres_exporter. Rendered by the platform program; listens on the private address only.\n"
         f"DATA_SOURCE_NAME='{dsn}'\n"
         f'ARGS="--web.listen-address={host.private_ip}:{EXPORTER_PORT}"\n'
+    )
+
+
+# --- prometheus-pgbouncer-exporter --------------------------------------------------------------
+
+PGBOUNCER_EXPORTER_LAUNCHER = "/usr/local/lib/platform-pgbouncer-exporter/pgbouncer-exporter"
+PGBOUNCER_EXPORTER_PGPASS = "/etc/prometheus-pgbouncer-exporter.pgpass"
+
+
+def render_pgbouncer_exporter(host: Host) -> str:
+    """/etc/prometheus-pgbouncer-exporter.conf (ConfigArgParse `key = value`, the exporter's long
+    option names). It reads PgBouncer's admin console (the virtual `pgbouncer` database) as the stats
+    user over PgBouncer's own Unix socket: no TLS there (client_tls_sslmode applies to TCP clients),
+    SCRAM against userlist.txt. The exporter has no password option: libpq reads it from
+    PGPASSFILE (render_pgbouncer_exporter_pgpass, set by render_pgbouncer_exporter_unit)."""
+    return (
+        "# prometheus-pgbouncer-exporter. Rendered by the platform program (components/postgres/render.py).\n"
+        "# Metrics on the private address only; PgBouncer's admin console over its Unix socket.\n"
+        f"host = {host.private_ip}\n"
+        f"port = {PGBOUNCER_EXPORTER_PORT}\n"
+        f"pgbouncer-host = {PGBOUNCER_SOCKET_DIR}\n"
+        f"pgbouncer-port = {PGBOUNCER_PORT}\n"
+        f"pgbouncer-user = {MONITORING_USER}\n"
+    )
+
+
+def render_pgbouncer_exporter_pgpass() -> str:
+    """libpq password file of the exporter (0600, owned by the user it runs as). Host `*`: libpq
+    matches a socket directory other than its compiled-in default only literally. The generated
+    password is alphanumeric, so it needs no `:`/`\\` escaping."""
+    return f"*:{PGBOUNCER_PORT}:pgbouncer:{MONITORING_USER}:{placeholder(SECRET_MONITORING)}\n"
+
+
+def render_pgbouncer_exporter_unit() -> str:
+    """systemd drop-in for the package's unit (User=postgres, BindsTo=pgbouncer.service, CONFIG=the
+    .conf above): run it through the launcher (host/pgbouncer_exporter.py: PgBouncer >= 1.8 stats,
+    reconnects), give libpq the password file, restart it if it exits (e.g. PgBouncer not yet up)."""
+    return (
+        "# Rendered by the platform program (components/postgres/render.py).\n"
+        "[Service]\n"
+        "ExecStart=\n"
+        f"ExecStart=/usr/bin/python3 {PGBOUNCER_EXPORTER_LAUNCHER}\n"
+        f"Environment=PGPASSFILE={PGBOUNCER_EXPORTER_PGPASS}\n"
+        "Restart=on-failure\n"
+        "RestartSec=5\n"
     )
 
 

@@ -1,5 +1,5 @@
 """PostgreSQL lines of the checklist: Patroni roles, replication lag, PgBouncer, app databases through
-the router, backups, exporter, TLS enforcement and the firewall around the database VMs.
+the router, backups, exporters, TLS enforcement and the firewall around the database VMs.
 
 Passwords are never printed and never on a command line: app credentials reach psql through a
 0600 PGPASSFILE (on this machine) or stdin (on a host).
@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 from typing import Any
 
+from components.postgres import render as pg_render
 from components.settings import Host
 from scripts.verifylib import FAIL, PASS, SKIP, Context, Row, check, first_line
 
@@ -172,6 +173,26 @@ def apps_through_router(ctx: Context) -> list[Row]:
     return rows
 
 
+@check("postgres", "role passwords stored as SCRAM with postgres.scramIterations")
+def scram_verifiers(ctx: Context) -> list[Row]:
+    leader = _leader(ctx)
+    if leader is None:
+        return [Row(FAIL, "-", "no running leader")]
+    want = str(ctx.settings.postgres.scram_iterations)
+    roles = ",".join(f"'{d}'" for d in ctx.settings.postgres.databases)
+    p = _psql_local_pg(ctx, leader, "SELECT rolname, CASE WHEN rolpassword LIKE 'SCRAM-SHA-256$%' THEN "
+                       "split_part(split_part(rolpassword, '$', 2), ':', 1) ELSE 'not SCRAM' END "
+                       f"FROM pg_authid WHERE rolname IN ({roles}) ORDER BY 1")
+    if p.returncode != 0:
+        return [Row(FAIL, leader.name, first_line(p.stderr) or f"exit {p.returncode}")]
+    got = dict(ln.split("|", 1) for ln in p.stdout.splitlines() if "|" in ln)
+    bad = {r: i for r, i in got.items() if i != want}
+    missing = sorted(set(ctx.settings.postgres.databases) - set(got))
+    ok = not bad and not missing
+    return [Row(PASS if ok else FAIL, leader.name, f"{len(got)} app roles at {want} iterations" if ok
+                else f"want {want}: {bad or ''} {'missing ' + ', '.join(missing) if missing else ''}".strip())]
+
+
 @check("postgres", "pgBackRest: a completed full backup")
 def full_backup(ctx: Context) -> list[Row]:
     leader = _leader(ctx)
@@ -203,6 +224,30 @@ def exporter_up(ctx: Context) -> list[Row]:
         val = p.stdout.strip().split()[-1] if p.stdout.strip() else ""
         rows.append(Row(PASS if val == "1" else FAIL, h.name,
                         f"pg_up {val} from {mon.name}" if val else first_line(p.stderr) or "no pg_up sample"))
+    return rows
+
+
+@check("postgres", "PgBouncer exporter up (from monitoring)")
+def pgbouncer_exporter_up(ctx: Context) -> list[Row]:
+    """prometheus-pgbouncer-exporter has no `up` metric: `pgbouncer_databases` (SHOW LISTS) is
+    served only after it read PgBouncer's admin console, and counts the app databases of
+    pgbouncer.ini plus the admin console itself."""
+    mon = ctx.settings.hosts.monitoring[0]
+    want = len(ctx.settings.postgres.databases) + 1
+    rows = []
+    for h in _dbs(ctx):
+        p = ctx.run(mon, f"curl -sS --max-time 5 http://{h.private_ip}:{pg_render.PGBOUNCER_EXPORTER_PORT}/metrics "
+                         "| grep -E '^pgbouncer_(databases|used_clients) ' || true")
+        got = dict(ln.split(" ", 1) for ln in p.stdout.strip().splitlines() if " " in ln)
+        val = got.get("pgbouncer_databases", "")
+        try:
+            ok = float(val) == want
+        except ValueError:
+            ok = False
+        rows.append(Row(PASS if ok else FAIL, h.name,
+                        f"pgbouncer_databases {val} (want {want}), pgbouncer_used_clients "
+                        f"{got.get('pgbouncer_used_clients', '?')} from {mon.name}" if val
+                        else first_line(p.stderr) or "no pgbouncer_databases sample"))
     return rows
 
 

@@ -34,12 +34,12 @@ def test_steps_per_host(run) -> None:  # type: ignore[no-untyped-def]
     for m in members:
         assert f"{m}-etcd" in by
     for h in dbs:
-        for kind in ("postgres", "pgbouncer", "pgbackrest", "exporter"):
+        for kind in ("postgres", "pgbouncer", "pgbackrest", "exporter", "pgbouncer-exporter"):
             assert f"{h}-{kind}" in by
     assert [n for n in by if n.endswith("-databases")] == [f"{dbs[0]}-databases"]
     ours = [n for n in by if n.rsplit("-", 1)[-1] in ("etcd", "postgres", "pgbouncer", "pgbackrest", "exporter",
                                                         "databases")]
-    assert len(ours) == len(members) + 4 * len(dbs) + 1
+    assert len(ours) == len(members) + 5 * len(dbs) + 1  # "-exporter" also ends "-pgbouncer-exporter"
     routers = [n for n in by if n.endswith("-router")]
     assert routers == ([f"{h.name}-router" for h in s.hosts.edge] if s.router.placement == "vms" else [])
     clusters = [x for x in r.records if x.type == "platform:postgres:PostgresHACluster"]
@@ -60,6 +60,7 @@ def test_dependencies(run) -> None:  # type: ignore[no-untyped-def]
         assert by[f"{h.name}-postgres"].urn in by[f"{h.name}-pgbouncer"].dependencies
         assert by[f"{leader}-databases"].urn in by[f"{h.name}-pgbouncer"].dependencies
         assert by[f"{leader}-databases"].urn in by[f"{h.name}-exporter"].dependencies
+        assert by[f"{h.name}-pgbouncer"].urn in by[f"{h.name}-pgbouncer-exporter"].dependencies
     for name in replicas:
         deps = set(by[f"{name}-postgres"].dependencies)
         assert by[f"{leader}-postgres"].urn in deps and by[f"{leader}-pgbackrest"].urn in deps
@@ -129,6 +130,7 @@ def test_outputs(run) -> None:  # type: ignore[no-untyped-def]
     assert set(out["postgresPgbouncers"]) == {h.name for h in s.hosts.postgres}
     assert "BEGIN CERTIFICATE" in out["postgresCaCertificate"]
     assert len(out["postgresScrapeTargets"]["postgres_exporter"]) == len(s.hosts.postgres)
+    assert out["postgresScrapeTargets"]["pgbouncer_exporter"] == [f"{h.private_ip}:9127" for h in s.hosts.postgres]
     assert out["postgresApps"]["odoo"]["user"] == "odoo"
 
 
@@ -155,3 +157,43 @@ def test_password_outputs_are_secret() -> None:
         data = app[key]._data  # noqa: SLF001 (the resolved value and its secret flag)
         assert data.done() and data.result().is_secret is True, key
     assert captured["c"].apps["nextcloud"]["database"] == "nextcloud"
+
+
+def test_pgbouncer_exporter_step(run) -> None:  # type: ignore[no-untyped-def]
+    stack, r = run
+    s = settings(stack)
+    by = steps(r)
+    for h in s.hosts.postgres:
+        c = by[f"{h.name}-pgbouncer-exporter"]
+        assert c.parent == by[f"{h.name}-pgbouncer"].parent
+        assert is_secret(c.inputs["stdin"])
+        bundle = read_bundle(c.inputs["stdin"]["value"])
+        assert "ensure_packages prometheus-pgbouncer-exporter" in bundle["step.sh"]
+        assert set(k for k in bundle if k.startswith("secrets/")) == {"secrets/pg_monitoring_password"}
+        value = bundle["secrets/pg_monitoring_password"]
+        files = {k: v for k, v in bundle.items() if k.startswith("files/")}
+        assert all(value not in text for text in files.values())
+        assert f"host = {h.private_ip}" in files["files/pgbouncer-exporter.conf"].splitlines()
+        assert "{{secret:pg_monitoring_password}}" in files["files/pgbouncer-exporter.pgpass"]
+        assert "collectors.StatsCollector.metrics" in files["files/pgbouncer_exporter.py"]
+        assert f"HOST_IP={h.private_ip}" in files["files/params.env"] and "PORT=9127" in files["files/params.env"]
+
+
+def test_firewall_opens_the_pgbouncer_exporter_to_monitoring_only() -> None:
+    from components.postgres.ports import ports
+
+    s = settings("lab")
+    by_name = {p.name: p for p in ports(s)}
+    assert by_name["pgbouncer-exporter"].port == 9127
+    assert by_name["pgbouncer-exporter"].on == ("postgres",)
+    assert by_name["pgbouncer-exporter"].sources == ("monitoring",)
+    r = run_program("lab", config("lab"))
+    fw = {x.name: read_bundle(x.inputs["stdin"])["files/platform.nft"] for x in r.records
+          if x.type == "command:remote:Command" and x.name.endswith("-firewall")}
+    mon = s.hosts.monitoring[0].private_ip
+    for h in s.hosts.all():
+        rules = [ln for ln in fw[f"{h.name}-firewall"].splitlines() if "dport 9127" in ln]
+        if h.role == "postgres":
+            assert rules == [f'    ip saddr {{ {mon}/32 }} tcp dport 9127 accept comment "pgbouncer-exporter"'], rules
+        else:
+            assert rules == [], h.name

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
+import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -23,11 +29,14 @@ def all_files(stack: str) -> dict[str, str]:
     files = {"dcs": render.render_dcs(s), "pgbackrest": render.render_pgbackrest(s, "bkt"),
              "userlist": render.render_userlist(), "cron": render.render_backup_cron(s),
              "backup": render.render_backup_script(s), "roles": render.render_roles(s),
-             "dbs": render.render_databases(s.postgres.databases), "appdb": render.render_app_db_sql()}
+             "dbs": render.render_databases(s.postgres.databases), "appdb": render.render_app_db_sql(),
+             "pgbouncer-exporter-pgpass": render.render_pgbouncer_exporter_pgpass(),
+             "pgbouncer-exporter-unit": render.render_pgbouncer_exporter_unit()}
     for h in s.hosts.postgres:
         files[f"patroni-{h.name}"] = render.render_patroni(s, h)
         files[f"pgbouncer-{h.name}"] = render.render_pgbouncer(s, h)
         files[f"exporter-{h.name}"] = render.render_exporter_defaults(h)
+        files[f"pgbouncer-exporter-{h.name}"] = render.render_pgbouncer_exporter(h)
     for h in s.etcd_members():
         files[f"etcd-{h.name}"] = render.render_etcd(s, h)
     return files
@@ -230,3 +239,164 @@ def test_exporter_dsn_is_a_url_so_the_exporter_masks_it_in_logs() -> None:
     text = render.render_exporter_defaults(s.hosts.postgres[0])
     assert "DATA_SOURCE_NAME='postgresql://postgres_exporter:{{secret:" in text
     assert "password=" not in text
+
+
+# --- prometheus-pgbouncer-exporter ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stack", ["mvp", "prod-ha", "lab"])
+def test_pgbouncer_exporter_reads_the_admin_console_over_the_socket(stack: str) -> None:
+    s = settings(stack)
+    for h in s.hosts.postgres:
+        conf = render.render_pgbouncer_exporter(h).splitlines()
+        ini = render.render_pgbouncer(s, h).splitlines()
+        # Metrics on the private address only, on the exporter's own port.
+        assert f"host = {h.private_ip}" in conf and "port = 9127" in conf
+        assert not any("0.0.0.0" in ln for ln in conf)
+        # PgBouncer's own socket and port, as the user PgBouncer lets read its stats.
+        assert "pgbouncer-host = /var/run/pgbouncer" in conf and "unix_socket_dir = /var/run/pgbouncer" in ini
+        assert "pgbouncer-port = 6432" in conf and "listen_port = 6432" in ini
+        assert "pgbouncer-user = postgres_exporter" in conf and "stats_users = postgres_exporter" in ini
+        assert "{{secret:" not in "\n".join(conf) and "password" not in "\n".join(conf)
+
+
+def test_pgbouncer_exporter_password_only_as_a_placeholder() -> None:
+    pgpass = render.render_pgbouncer_exporter_pgpass()
+    assert pgpass == "*:6432:pgbouncer:postgres_exporter:{{secret:pg_monitoring_password}}\n"
+    # The same secret PgBouncer checks the stats user against.
+    assert '"postgres_exporter" "{{secret:pg_monitoring_password}}"' in render.render_userlist().splitlines()
+    unit = render.render_pgbouncer_exporter_unit().splitlines()
+    assert unit[unit.index("ExecStart=") + 1] == (
+        "ExecStart=/usr/bin/python3 /usr/local/lib/platform-pgbouncer-exporter/pgbouncer-exporter")
+    assert "Environment=PGPASSFILE=/etc/prometheus-pgbouncer-exporter.pgpass" in unit
+    assert "Restart=on-failure" in unit
+    assert "{{secret:" not in "\n".join(unit)
+
+
+PLACEHOLDER_RE = re.compile(r"\{\{secret:[A-Za-z0-9_.-]+\}\}")
+
+
+def _has_pgbouncer_exporter_package() -> bool:
+    return Path("/usr/bin/python3").exists() and subprocess.run(
+        ["/usr/bin/python3", "-c", "import prometheus_pgbouncer_exporter.cli"], capture_output=True).returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _metrics(url: str) -> str:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as r:
+            return str(r.read().decode())
+    except OSError:
+        return ""
+
+
+def _wait_metrics(url: str, want: str, seconds: float) -> str:
+    deadline = time.monotonic() + seconds
+    text = ""
+    while time.monotonic() < deadline:
+        text = _metrics(url)
+        if want in text:
+            return text
+        time.sleep(0.3)
+    return text
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("pgbouncer") is None or shutil.which("runuser") is None
+                    or shutil.which("openssl") is None or not _has_pgbouncer_exporter_package(),
+                    reason="needs root, pgbouncer, openssl and prometheus-pgbouncer-exporter installed")
+def test_pgbouncer_exporter_against_a_real_pgbouncer() -> None:
+    """The rendered PgBouncer and exporter files (loopback ports, a scratch directory for the
+    socket) with the real PgBouncer and the packaged exporter run through our launcher: it starts
+    (the unpatched 1.7 dies with KeyError 'total_requests' on PgBouncer >= 1.8), reads the stats as
+    the stats user over the socket, and reconnects after PgBouncer restarts."""
+    s = settings("lab")
+    host = dataclasses.replace(s.hosts.postgres[0], private_ip="127.0.0.1")
+    password = "Pgb0uncerExp0rterTest"
+    pgb_port, web_port = _free_port(), _free_port()
+    d = Path(tempfile.mkdtemp(prefix="platform-pgbx-"))
+    exporter: subprocess.Popen[bytes] | None = None
+    log = None
+
+    def as_pg(*cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True,
+                              timeout=30, **kw)
+
+    def start_pgbouncer() -> None:
+        p = as_pg("pgbouncer", "-d", str(d / "pgbouncer.ini"))
+        assert p.returncode == 0, p.stdout + p.stderr
+        deadline = time.monotonic() + 10
+        while not (d / f".s.PGSQL.{pgb_port}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+    def stop_pgbouncer() -> None:
+        pid = (d / "pgbouncer.pid").read_text().strip() if (d / "pgbouncer.pid").exists() else ""
+        if pid:
+            subprocess.run(["kill", pid], check=False)
+            deadline = time.monotonic() + 10
+            while (d / "pgbouncer.pid").exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+    try:
+        key, crt = d / "host.key", d / "host.crt"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
+                        str(crt), "-days", "1", "-subj", "/CN=pgbouncer-test"], check=True, capture_output=True)
+        ini = render.render_pgbouncer(s, host)
+        for old, new in (("listen_addr = 127.0.0.1,127.0.0.1", "listen_addr = 127.0.0.1"),
+                         ("listen_port = 6432", f"listen_port = {pgb_port}"),
+                         (render.PGBOUNCER_SOCKET_DIR, str(d)), ("/var/log/postgresql", str(d)),
+                         ("/etc/pgbouncer/userlist.txt", str(d / "userlist.txt")),
+                         (f"{render.PGBOUNCER_TLS}/host.crt", str(crt)), (f"{render.PGBOUNCER_TLS}/host.key", str(key)),
+                         (f"{render.PGBOUNCER_TLS}/ca.crt", str(crt))):
+            assert old in ini, old
+            ini = ini.replace(old, new)
+        (d / "pgbouncer.ini").write_text(ini)
+        (d / "userlist.txt").write_text(PLACEHOLDER_RE.sub(password, render.render_userlist()))
+        conf = render.render_pgbouncer_exporter(host)
+        for old, new in (("port = 9127", f"port = {web_port}"),
+                         ("pgbouncer-port = 6432", f"pgbouncer-port = {pgb_port}"),
+                         (f"pgbouncer-host = {render.PGBOUNCER_SOCKET_DIR}", f"pgbouncer-host = {d}")):
+            assert old in conf, old
+            conf = conf.replace(old, new)
+        (d / "exporter.conf").write_text(conf)
+        pgpass = PLACEHOLDER_RE.sub(password, render.render_pgbouncer_exporter_pgpass())
+        (d / "pgpass").write_text(pgpass.replace(":6432:", f":{pgb_port}:"))
+        launcher = Path(__file__).resolve().parents[2] / "components/postgres/host/pgbouncer_exporter.py"
+        shutil.copy(launcher, d / "launcher")
+        subprocess.run(["chown", "-R", "postgres:postgres", str(d)], check=True)
+        d.chmod(0o755)
+        (d / "pgpass").chmod(0o600)
+        (d / "host.key").chmod(0o600)
+
+        start_pgbouncer()
+        log = (d / "exporter.log").open("wb")
+        exporter = subprocess.Popen(
+            ["runuser", "-u", "postgres", "--", "env", f"CONFIG={d / 'exporter.conf'}", f"PGPASSFILE={d / 'pgpass'}",
+             "/usr/bin/python3", str(d / "launcher")], stdout=log, stderr=subprocess.STDOUT, cwd=d)
+        url = f"http://127.0.0.1:{web_port}/metrics"
+        text = _wait_metrics(url, "pgbouncer_databases ", 15)
+        assert exporter.poll() is None, (d / "exporter.log").read_text()
+        samples = dict(ln.rsplit(" ", 1) for ln in text.splitlines() if ln and not ln.startswith("#"))
+        # The app databases of [databases] plus the admin console itself.
+        assert float(samples["pgbouncer_databases"]) == len(s.postgres.databases) + 1
+        # The exporter's own connection, as a client of the admin console's pool.
+        assert float(samples['pgbouncer_active_clients{database="pgbouncer",user="pgbouncer"}']) >= 1
+        assert 'pgbouncer_queries_total{database="pgbouncer"}' in samples
+        assert f'pgbouncer_pool_size{{database="{s.postgres.databases[0]}"}}' in samples
+
+        stop_pgbouncer()
+        start_pgbouncer()
+        assert "pgbouncer_databases " in _wait_metrics(url, "pgbouncer_databases ", 15), "no reconnect"
+        assert password not in (d / "exporter.log").read_text()
+    finally:
+        if exporter is not None:
+            exporter.terminate()
+            exporter.wait(timeout=10)
+        if log is not None:
+            log.close()
+        stop_pgbouncer()
+        shutil.rmtree(d, ignore_errors=True)

@@ -128,6 +128,14 @@ def test_patroni_timing_profile_rule() -> None:
     assert "platform:postgres.ttl: got 10; allowed: 20 to 300" in ps
 
 
+def test_scram_iterations_range() -> None:
+    assert settings("prod-ha").postgres.scram_iterations == 256
+    assert settings("prod-ha", postgres={"etcdWitness": "mon-1", "scramIterations": 4096}).postgres.scram_iterations \
+        == 4096
+    ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "scramIterations": 8}))
+    assert "platform:postgres.scramIterations: got 8; allowed: 16 to 100000" in ps
+
+
 def test_every_problem_is_reported_at_once() -> None:
     cfg = config("prod-ha", preset="huge", domain="not a domain", colour="blue")
     cfg["hosts"]["redis"][0]["privateIp"] = "x"

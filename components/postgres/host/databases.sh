@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Databases and roles on the current primary: one database + owner role per app, the monitoring
 # (pg_monitor), backup and PgBouncer auth roles, and PgBouncer's lookup function in every app
-# database. Idempotent: creates what is missing, sets a password only when logging in with it fails.
-# Params: HOST_IP, API_PORT. Files: roles.tsv, databases.tsv, appdb.sql. Secrets: one per role,
-# pg_superuser_password.
+# database. Idempotent: creates what is missing, sets a password only when logging in with it fails
+# or its stored verifier uses another iteration count than SCRAM_ITERATIONS. Passwords reach
+# PostgreSQL only as SCRAM verifiers computed here (scram_verifier.py), never in plain text.
+# Params: HOST_IP, API_PORT, SCRAM_ITERATIONS. Files: roles.tsv, databases.tsv, appdb.sql,
+# scram_verifier.py. Secrets: one per role, pg_superuser_password.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
@@ -39,6 +41,11 @@ can_login() {
     -XAtqc 'SELECT 1' >/dev/null 2>&1
 }
 
+# iterations_of ROLE: the iteration count of the role's stored SCRAM verifier (empty if none).
+iterations_of() {
+  sql postgres -c "SELECT CASE WHEN rolpassword LIKE 'SCRAM-SHA-256\$%' THEN split_part(split_part(rolpassword, '\$', 2), ':', 1) END FROM pg_authid WHERE rolname = '$1'"
+}
+
 while IFS=$'\t' read -r role secret_name kind; do
   [ -n "$role" ] || continue
   exists=$(sql postgres -c "SELECT 1 FROM pg_roles WHERE rolname = '$role'")
@@ -46,9 +53,11 @@ while IFS=$'\t' read -r role secret_name kind; do
     sql postgres -c "CREATE ROLE \"$role\" LOGIN"
     changed "role $role"
   fi
-  if ! can_login "$role" "$secret_name"; then
-    # The statement (with the password) goes through stdin, never a command line.
-    printf "ALTER ROLE \"%s\" WITH LOGIN PASSWORD '%s';\n" "$role" "$(secret "$secret_name")" | sql postgres -f -
+  if ! can_login "$role" "$secret_name" || [ "$(iterations_of "$role")" != "$SCRAM_ITERATIONS" ]; then
+    verifier=$(secret "$secret_name" | python3 "$STEP_DIR/files/scram_verifier.py" "$SCRAM_ITERATIONS")
+    # The statement (with the verifier) goes through stdin, never a command line.
+    printf "ALTER ROLE \"%s\" WITH LOGIN PASSWORD '%s';\n" "$role" "$verifier" | sql postgres -f -
+    can_login "$role" "$secret_name" || die "role $role cannot log in with its new password"
     changed "password of $role"
   fi
   case "$kind" in

@@ -3,7 +3,8 @@
 # version), certificates, pgBackRest configuration (archive_command and replica restore need it),
 # the Patroni configuration, start, and a bounded wait until this node runs PostgreSQL.
 # Params: PG_VERSION, CLUSTER, DATA_DIR, HOST_IP, API_PORT, NODE_ROLE (leader|replica).
-# Files: config.yml, dcs.yml, pgbackrest.conf, ca.crt, host.crt, s3-ca.crt (optional).
+# Files: config.yml, dcs.yml, pgbackrest.conf, ca.crt, host.crt, patroni_launcher.py, patroni.dropin,
+# s3-ca.crt (optional).
 # Secrets: host_key and the passwords the files refer to.
 # Never restarts PostgreSQL: configuration changes are applied with a Patroni reload, cluster-wide
 # settings with `patronictl edit-config`; a change that needs a restart is reported as pending.
@@ -94,6 +95,16 @@ done
 [ "$etcd_ok" -eq 1 ] || die "etcd has no quorum after 120 s (are the other members' etcd steps done?)"
 
 # --- Patroni --------------------------------------------------------------------------------------
+# Patroni runs through the launcher, which backports upstream's etcd3 leader-key fix on Patroni
+# < 3.0.3 (patroni_launcher.py says why) and is inert on fixed versions.
+LAUNCHER=/usr/local/lib/platform-patroni/patroni_launcher.py  # render.PATRONI_LAUNCHER
+DROPIN=/etc/systemd/system/patroni.service.d/platform.conf
+put patroni_launcher.py "$LAUNCHER" 0644 root:root
+put patroni.dropin "$DROPIN" 0644 root:root
+if file_changed "$DROPIN"; then
+  systemctl daemon-reload
+fi
+
 started=0
 if ! systemctl is-enabled --quiet patroni 2>/dev/null; then
   systemctl enable --quiet patroni
@@ -103,6 +114,28 @@ if ! systemctl is-active --quiet patroni; then
   systemctl start patroni
   started=1
   changed "started patroni"
+elif file_changed "$LAUNCHER" "$DROPIN"; then
+  # Only a Patroni restart loads new code. Paused, Patroni leaves PostgreSQL running when it stops
+  # and re-attaches when it starts: no failover, no client sees it.
+  patronictl -c "$CONFIG" pause --wait "$CLUSTER" >&2
+  systemctl restart patroni
+  for _ in $(seq 1 60); do
+    [ "$(api health)" = 200 ] && break
+    sleep 1
+  done
+  patronictl -c "$CONFIG" resume --wait "$CLUSTER" >&2
+  # Back to normal before the step ends: every member running, and a sync standby again where the
+  # cluster is synchronous (bounded: 30 x 1 s).
+  for _ in $(seq 1 30); do
+    curl -s --max-time 3 --cacert "$TLS/ca.crt" "https://$HOST_IP:$API_PORT/cluster" | python3 -c '
+import json, sys
+ms = json.load(sys.stdin)["members"]
+sync = "synchronous_mode: true" in open("/etc/patroni/dcs.yml").read()
+ok = all(m["state"] in ("running", "streaming") for m in ms) and any(m["role"] == "leader" for m in ms)
+sys.exit(0 if ok and (not sync or len(ms) < 2 or any(m["role"] == "sync_standby" for m in ms)) else 1)' && break
+    sleep 1
+  done
+  changed "restarted patroni (paused) for the launcher"
 elif file_changed "$CONFIG" "$TLS/ca.crt" "$TLS/host.crt" "$TLS/host.key" /etc/pgbackrest.conf; then
   # SIGHUP: Patroni re-reads its file and reloads PostgreSQL; no restart, no failover.
   systemctl reload patroni
