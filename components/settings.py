@@ -373,7 +373,7 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
                                         lo=0, hi=600),
         max_connections=r.integer("postgres.maxConnections", p.get("maxConnections"),
                                   max(100, min(400, mem // 32)), lo=20, hi=5000),
-        scram_iterations=r.integer("postgres.scramIterations", p.get("scramIterations"), 256, lo=16, hi=100000),
+        scram_iterations=r.integer("postgres.scramIterations", p.get("scramIterations"), 4096, lo=16, hi=100000),
         pool_mode=pool_mode, pool_mode_overrides=overrides, databases=databases,
         etcd_witness=witness, backup=backup,
     )

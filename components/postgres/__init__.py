@@ -157,7 +157,8 @@ class PostgresHACluster(pulumi.ComponentResource):
             secrets={r.secret: secrets[r.secret] for r in render.roles(settings)}
             | pick(render.SECRET_SUPERUSER),
             params={"HOST_IP": leader.private_ip, "API_PORT": str(render.PATRONI_PORT),
-                    "SCRAM_ITERATIONS": str(pg.scram_iterations)},
+                    "APP_SCRAM_ITERATIONS": str(pg.scram_iterations),
+                    "SCRAM_ITERATIONS": str(render.SCRAM_ITERATIONS)},
             depends_on=[leader_pg],
         ), parent=self)
 

@@ -575,6 +575,10 @@ class Role:
     kind: str  # app | monitoring | backup | pgbouncer_auth
 
 
+# PostgreSQL's own count, and RFC 7677's minimum: Go's lib/pq (postgres_exporter) refuses fewer.
+SCRAM_ITERATIONS = 4096
+
+
 def roles(settings: Settings) -> list[Role]:
     out = [Role(db, app_secret(db), "app") for db in settings.postgres.databases]
     out += [

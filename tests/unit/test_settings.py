@@ -129,9 +129,9 @@ def test_patroni_timing_profile_rule() -> None:
 
 
 def test_scram_iterations_range() -> None:
-    assert settings("prod-ha").postgres.scram_iterations == 256
-    assert settings("prod-ha", postgres={"etcdWitness": "mon-1", "scramIterations": 4096}).postgres.scram_iterations \
-        == 4096
+    assert settings("prod-ha").postgres.scram_iterations == 4096
+    assert settings("prod-ha", postgres={"etcdWitness": "mon-1", "scramIterations": 256}).postgres.scram_iterations \
+        == 256
     ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "scramIterations": 8}))
     assert "platform:postgres.scramIterations: got 8; allowed: 16 to 100000" in ps
 

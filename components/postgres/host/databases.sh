@@ -2,9 +2,10 @@
 # Databases and roles on the current primary: one database + owner role per app, the monitoring
 # (pg_monitor), backup and PgBouncer auth roles, and PgBouncer's lookup function in every app
 # database. Idempotent: creates what is missing, sets a password only when logging in with it fails
-# or its stored verifier uses another iteration count than SCRAM_ITERATIONS. Passwords reach
-# PostgreSQL only as SCRAM verifiers computed here (scram_verifier.py), never in plain text.
-# Params: HOST_IP, API_PORT, SCRAM_ITERATIONS. Files: roles.tsv, databases.tsv, appdb.sql,
+# or its stored verifier uses another iteration count than wanted (APP_SCRAM_ITERATIONS for app
+# roles, SCRAM_ITERATIONS for the platform's own). Passwords reach PostgreSQL only as SCRAM
+# verifiers computed here (scram_verifier.py), never in plain text.
+# Params: HOST_IP, API_PORT, SCRAM_ITERATIONS, APP_SCRAM_ITERATIONS. Files: roles.tsv, databases.tsv, appdb.sql,
 # scram_verifier.py. Secrets: one per role, pg_superuser_password.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
@@ -53,8 +54,10 @@ while IFS=$'\t' read -r role secret_name kind; do
     sql postgres -c "CREATE ROLE \"$role\" LOGIN"
     changed "role $role"
   fi
-  if ! can_login "$role" "$secret_name" || [ "$(iterations_of "$role")" != "$SCRAM_ITERATIONS" ]; then
-    verifier=$(secret "$secret_name" | python3 "$STEP_DIR/files/scram_verifier.py" "$SCRAM_ITERATIONS")
+  iterations=$SCRAM_ITERATIONS
+  [ "$kind" = app ] && iterations=$APP_SCRAM_ITERATIONS
+  if ! can_login "$role" "$secret_name" || [ "$(iterations_of "$role")" != "$iterations" ]; then
+    verifier=$(secret "$secret_name" | python3 "$STEP_DIR/files/scram_verifier.py" "$iterations")
     # The statement (with the verifier) goes through stdin, never a command line.
     printf "ALTER ROLE \"%s\" WITH LOGIN PASSWORD '%s';\n" "$role" "$verifier" | sql postgres -f -
     can_login "$role" "$secret_name" || die "role $role cannot log in with its new password"

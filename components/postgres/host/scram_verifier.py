@@ -3,9 +3,10 @@
 Runs on the database VM (the databases step): `secret NAME | python3 scram_verifier.py ITERATIONS`.
 PostgreSQL stores what `ALTER ROLE ... PASSWORD '<verifier>'` gives it as is, so the plain password
 never reaches the server (nor its logs), and the iteration count is ours to choose: PostgreSQL 15
-always uses 4096, which costs a client about 8 ms of CPU per connection. The platform's passwords
-are 32 random characters (~190 bits), for which key stretching adds nothing; see README
-(postgres.scramIterations).
+always uses 4096, which costs a libpq client about 8 ms of CPU per connection. The platform's
+passwords are 32 random characters (~190 bits), for which key stretching adds nothing, so app
+roles may use fewer (postgres.scramIterations) where their drivers accept it; RFC-strict clients
+(Go's lib/pq) refuse fewer than 4096. See README.
 """
 
 from __future__ import annotations
