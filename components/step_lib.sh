@@ -70,6 +70,14 @@ put_content() {
   changed "$dest"
 }
 
+# install_secret NAME DEST MODE OWNER:GROUP - like put, for a secret's value as the whole file.
+install_secret() {
+  local tmp
+  tmp=$(mktemp "$STEP_DIR/secret.XXXXXX")
+  secret "$1" >"$tmp"
+  put_content "$tmp" "$2" "$3" "$4"
+}
+
 # file_changed DEST... - true if this step (re)wrote any of the given files.
 file_changed() {
   local f c

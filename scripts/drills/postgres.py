@@ -380,6 +380,30 @@ def switchover(lab: Lab) -> dict[str, Any]:
     return res
 
 
+@drill("pg-patroni-crash")
+def patroni_crash(lab: Lab) -> dict[str, Any]:
+    """Patroni alone dies on the leader (SIGKILL of its main process) and systemd restarts it while
+    PostgreSQL keeps running (KillMode=process): no failover, writes go on, and where replication
+    is synchronous the standby is synchronous again (Patroni 3.0.2 alone leaves it asynchronous
+    while etcd still names it the sync standby: see components/postgres/host/patroni_launcher.py)."""
+    fault_at: list[float] = []
+
+    def inject(old: str, res: dict[str, Any]) -> None:
+        p = lab.sudo(old, "systemctl kill -s KILL --kill-who=main patroni", timeout=10)
+        fault_at.append(time.monotonic())
+        if p.returncode != 0:
+            raise DrillError(f"systemctl kill failed: {p.stderr.strip()[:200]}")
+
+    res = _with_writes(lab, "patroni-crash", inject, 10.0, rejoin_timeout=60, as_replica=False)
+    # Back to normal: the same leader, and (synchronous) a sync standby in pg_stat_replication.
+    st = wait_for(lambda: healthy(lab), 60, 1)
+    res["restored_seconds"] = round(time.monotonic() - fault_at[0], 2) if st and fault_at else None
+    res["failed_over"] = res.get("new_leader") != res["old_leader"]
+    res["healthy_after"] = bool(st) and st.get("leader") == res["old_leader"]
+    res["passed"] = res["passed"] and not res["failed_over"] and res["healthy_after"]
+    return res
+
+
 # ------------------------------------------------------------------ partition
 
 

@@ -544,6 +544,22 @@ def run_master_death(lab: RedisLab) -> dict[str, Any]:
     return res
 
 
+def _wind_down(lab: RedisLab, host: Any, probe: Client | None, rw: Any, tag: str
+               ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """Stop the probe and the router writer, make sure the VM runs again, keep both traces.
+    Returns the router writer's result, the probe's events and its last summary."""
+    if probe is not None:
+        probe.stop(timeout=10)
+    rc = rw.stop()
+    lab.boot(host)
+    rw.dump(TRACE, f"{tag}-router")
+    if probe is not None:
+        probe.dump(TRACE, f"{tag}-probe")
+    evs = probe.snapshot("p") if probe else []
+    ends = probe.snapshot("probe_end") if probe else []
+    return rc, evs, (ends[-1] if ends else {})
+
+
 def run_master_return(lab: RedisLab) -> dict[str, Any]:
     """Kill the master VM, wait for the failover, boot it again while probing it with writes from
     the moment its port opens: it must come back as a replica and accept no write. A router
@@ -571,16 +587,7 @@ def run_master_return(lab: RedisLab) -> dict[str, Any]:
         ok_rejoin, why, dt = lab.wait(lambda: lab.rejoined(host), REJOIN_TIMEOUT, every=0.5)
         time.sleep(2)  # keep probing the settled replica
     finally:
-        if probe is not None:
-            probe.stop(timeout=10)
-        rc = rw.stop()
-        lab.boot(host)
-    rw.dump(TRACE, f"{tag}-router")
-    if probe is not None:
-        probe.dump(TRACE, f"{tag}-probe")
-    evs = probe.snapshot("p") if probe else []
-    ends = probe.snapshot("probe_end") if probe else []
-    probe_end: dict[str, Any] = ends[-1] if ends else {}
+        rc, evs, probe_end = _wind_down(lab, host, probe, rw, tag)
     if probe is not None and not evs:
         res["probe_error"] = probe.stderr[-400:] or f"exit {probe.proc.returncode}"
     conn = [e for e in evs if e.get("conn")]
@@ -635,17 +642,9 @@ def run_master_quick_return(lab: RedisLab) -> dict[str, Any]:
                                (time.time() - t0 > 30, "still master"), REJOIN_TIMEOUT, every=0.5)
         time.sleep(2)
     finally:
-        if probe is not None:
-            probe.stop(timeout=10)
-        rc = rw.stop()
-        lab.boot(host)
-    rw.dump(TRACE, f"{tag}-router")
-    if probe is not None:
-        probe.dump(TRACE, f"{tag}-probe")
+        rc, evs, probe_end = _wind_down(lab, host, probe, rw, tag)
     final = lab.master()
-    evs = probe.snapshot("p") if probe else []
-    ends = probe.snapshot("probe_end") if probe else []
-    outcomes = (ends[-1] if ends else {}).get("outcomes", {})
+    outcomes = probe_end.get("outcomes", {})
     conn = [e for e in evs if e.get("conn")]
     as_master = [e for e in conn if e.get("role") == "master"]
     failed_over = final != old

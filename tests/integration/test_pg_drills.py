@@ -59,6 +59,13 @@ def test_pg_crash(lab_up: dict[str, Any]) -> None:
     assert run["seconds"] is not None and run["seconds"] < 60
 
 
+def test_pg_patroni_crash(lab_up: dict[str, Any]) -> None:
+    run, summary = drill("pg-patroni-crash")
+    assert summary["acked_lost_total"] == 0
+    assert not run["failed_over"], run
+    assert run["healthy_after"], f"no synchronous standby again after Patroni restarted: {run}"
+
+
 def test_pg_node_death(lab_up: dict[str, Any]) -> None:
     run, summary = drill("pg-node-death", timeout=600)
     assert summary["acked_lost_total"] == 0

@@ -6,13 +6,6 @@ set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
 
-install_secret() {  # install_secret NAME DEST MODE OWNER:GROUP
-  local tmp
-  tmp=$(mktemp "$STEP_DIR/secret.XXXXXX")
-  secret "$1" >"$tmp"
-  put_content "$tmp" "$2" "$3" "$4"
-}
-
 # Debian/Ubuntu's etcd-server auto-starts a throwaway single-member cluster in
 # /var/lib/etcd/default; ours lives in its own data directory (ETCD_DATA_DIR), so that one is
 # simply never used again.

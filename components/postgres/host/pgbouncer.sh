@@ -7,13 +7,6 @@ set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
 
-install_secret() {  # install_secret NAME DEST MODE OWNER:GROUP
-  local tmp
-  tmp=$(mktemp "$STEP_DIR/secret.XXXXXX")
-  secret "$1" >"$tmp"
-  put_content "$tmp" "$2" "$3" "$4"
-}
-
 ensure_packages pgbouncer postgresql-client
 
 put pgbouncer.tmpfiles /etc/tmpfiles.d/pgbouncer.conf 0644 root:root

@@ -15,13 +15,6 @@ set -euo pipefail
 TLS=/etc/patroni/tls
 CONFIG=/etc/patroni/config.yml
 
-install_secret() {  # install_secret NAME DEST MODE OWNER:GROUP
-  local tmp
-  tmp=$(mktemp "$STEP_DIR/secret.XXXXXX")
-  secret "$1" >"$tmp"
-  put_content "$tmp" "$2" "$3" "$4"
-}
-
 api() {  # api PATH -> HTTP status of GET https://HOST_IP:API_PORT/PATH (000 when unreachable)
   curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$TLS/ca.crt" \
     --cert "$TLS/host.crt" --key "$TLS/host.key" "https://$HOST_IP:$API_PORT/$1" || true
