@@ -100,8 +100,10 @@ class PostgresHACluster(pulumi.ComponentResource):
             cert = ca.issue(h)
             steps[f"{h.name}-etcd"] = s = host_step(settings, StepSpec(
                 name=f"{h.name}-etcd", host=h, script=HOST_DIR / "etcd.sh",
-                files={"etcd.default": render.render_etcd(settings, h), "ca.crt": ca_pem, "host.crt": cert.cert_pem},
+                files={"etcd.default": render.render_etcd(settings, h), "join.dropin": render.render_etcd_join_dropin(),
+                       "ca.crt": ca_pem, "host.crt": cert.cert_pem},
                 secrets={render.SECRET_HOST_KEY: cert.key_pem},
+                params=render.etcd_step_params(settings, h),
                 depends_on=[host_ready[h.name]],
             ), parent=self)
             etcd_steps.append(s)

@@ -308,8 +308,7 @@ def render_etcd(settings: Settings, host: Host) -> str:
     ip = host.private_ip
     env = {
         "ETCD_NAME": host.name,
-        # Our own data directory: the package's auto-started default member lives elsewhere.
-        "ETCD_DATA_DIR": f"/var/lib/etcd/{settings.postgres.cluster_name}",
+        "ETCD_DATA_DIR": etcd_data_dir(settings),
         "ETCD_LISTEN_PEER_URLS": f"https://{ip}:{ETCD_PEER_PORT}",
         "ETCD_LISTEN_CLIENT_URLS": f"https://{ip}:{ETCD_CLIENT_PORT},https://127.0.0.1:{ETCD_CLIENT_PORT}",
         "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"https://{ip}:{ETCD_PEER_PORT}",
@@ -325,6 +324,10 @@ def render_etcd(settings: Settings, host: Host) -> str:
         "ETCD_PEER_KEY_FILE": f"{ETCD_TLS}/host.key",
         "ETCD_PEER_TRUSTED_CA_FILE": f"{ETCD_TLS}/ca.crt",
         "ETCD_PEER_CLIENT_CERT_AUTH": "true",
+        # Pre-vote (off by default in etcd 3.4, Debian 12's): a member cut off by a partition
+        # campaigns with ever higher terms, and on reconnecting would depose the healthy leader;
+        # the ~2 s election that follows made Patroni demote the new primary (pg-partition drill).
+        "ETCD_PRE_VOTE": "true",
         "ETCD_HEARTBEAT_INTERVAL": "100",
         "ETCD_ELECTION_TIMEOUT": "1000",
         "ETCD_AUTO_COMPACTION_MODE": "periodic",
@@ -337,6 +340,30 @@ def render_etcd(settings: Settings, host: Host) -> str:
     ]
     lines += [f'{k}="{v}"' for k, v in env.items()]
     return "\n".join(lines) + "\n"
+
+
+def render_etcd_join_dropin() -> str:
+    """etcd.service drop-in: /etc/etcd/join.env, written only when a member joins a running
+    cluster (etcd.sh), overrides the bootstrap settings of /etc/default/etcd."""
+    return "# Rendered by the platform program (components/postgres/render.py).\n[Service]\n" \
+        "EnvironmentFile=-/etc/etcd/join.env\n"
+
+
+def etcd_step_params(settings: Settings, host: Host) -> dict[str, str]:
+    members = settings.etcd_members()
+    return {
+        "MEMBER_NAME": host.name,
+        "DATA_DIR": etcd_data_dir(settings),
+        "PEER_URL": f"https://{host.private_ip}:{ETCD_PEER_PORT}",
+        "OTHER_ENDPOINTS": ",".join(f"https://{m.private_ip}:{ETCD_CLIENT_PORT}" for m in members if m != host),
+        "ALL_ENDPOINTS": ",".join(f"https://{m.private_ip}:{ETCD_CLIENT_PORT}" for m in members),
+        "MEMBER_PEER_URLS": ",".join(f"https://{m.private_ip}:{ETCD_PEER_PORT}" for m in members),
+    }
+
+
+def etcd_data_dir(settings: Settings) -> str:
+    # Our own data directory: the package's auto-started default member lives elsewhere.
+    return f"/var/lib/etcd/{settings.postgres.cluster_name}"
 
 
 PATRONI_LAUNCHER = "/usr/local/lib/platform-patroni/patroni_launcher.py"

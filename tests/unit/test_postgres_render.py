@@ -80,8 +80,22 @@ def test_etcd_members_include_the_witness() -> None:
     assert ('ETCD_INITIAL_CLUSTER="db-1=https://192.0.2.21:2380,db-2=https://192.0.2.22:2380,'
             'mon-1=https://192.0.2.41:2380"') in etcd
     assert 'ETCD_CLIENT_CERT_AUTH="true"' in etcd and 'ETCD_PEER_CLIENT_CERT_AUTH="true"' in etcd
+    assert 'ETCD_PRE_VOTE="true"' in etcd  # a healed member must not depose the leader
     mvp = settings("mvp")
     assert render.etcd_hosts(mvp) == ["192.0.2.21:2379"]
+
+
+def test_etcd_step_knows_its_peers_for_joining_and_pruning() -> None:
+    s = settings("prod-ha")
+    p = render.etcd_step_params(s, s.hosts.monitoring[0])
+    assert p["MEMBER_NAME"] == "mon-1" and p["PEER_URL"] == "https://192.0.2.41:2380"
+    assert p["OTHER_ENDPOINTS"] == "https://192.0.2.21:2379,https://192.0.2.22:2379"
+    assert p["ALL_ENDPOINTS"].split(",")[-1] == "https://192.0.2.41:2379"
+    assert p["MEMBER_PEER_URLS"] == "https://192.0.2.21:2380,https://192.0.2.22:2380,https://192.0.2.41:2380"
+    assert p["DATA_DIR"] in render.render_etcd(s, s.hosts.monitoring[0])
+    # The join settings override the bootstrap ones only where a join wrote them.
+    assert "EnvironmentFile=-/etc/etcd/join.env" in render.render_etcd_join_dropin()
+    assert render.etcd_step_params(settings("mvp"), settings("mvp").hosts.postgres[0])["OTHER_ENDPOINTS"] == ""
 
 
 def test_patroni_tls_archive_and_replica_methods() -> None:

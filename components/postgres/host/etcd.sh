@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # One member of the etcd (v3 API) DCS that Patroni uses: a database VM or the witness.
-# Files: etcd.default, ca.crt, host.crt. Secrets: host_key. Peer and client traffic use TLS with
-# client certificates signed by the platform CA.
+# Files: etcd.default, join.dropin, ca.crt, host.crt. Secrets: host_key. Params: MEMBER_NAME, DATA_DIR, PEER_URL,
+# OTHER_ENDPOINTS (the other members' client URLs), ALL_ENDPOINTS, MEMBER_PEER_URLS (the configured
+# members). Peer and client traffic use TLS with client certificates signed by the platform CA.
+#
+# Membership after bootstrap: a member without data (a new VM, or one rebuilt) whose cluster already
+# runs is added with `etcdctl member add` (its stale entry removed first) and started as
+# "existing"; members no longer in the configuration are removed once every configured one is
+# healthy. At bootstrap (no cluster answers yet) every member starts as "new".
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
@@ -16,6 +22,37 @@ put ca.crt /etc/etcd/tls/ca.crt 0644 root:root
 put host.crt /etc/etcd/tls/host.crt 0644 root:root
 install_secret host_key /etc/etcd/tls/host.key 0640 root:etcd
 put etcd.default /etc/default/etcd 0644 root:root
+put join.dropin /etc/systemd/system/etcd.service.d/platform-join.conf 0644 root:root
+if file_changed /etc/systemd/system/etcd.service.d/platform-join.conf; then
+  systemctl daemon-reload
+fi
+
+ctl() {  # ctl ENDPOINTS ARGS... - etcdctl with this member's client certificate
+  local eps=$1; shift
+  ETCDCTL_API=3 etcdctl --endpoints="$eps" --cacert=/etc/etcd/tls/ca.crt --cert=/etc/etcd/tls/host.crt \
+    --key=/etc/etcd/tls/host.key --command-timeout=5s "$@"
+}
+JOIN_ENV=/etc/etcd/join.env
+
+# A member without data joins a cluster that already runs (answers `member list` with quorum).
+if [ ! -d "$DATA_DIR/member" ] && [ -n "$OTHER_ENDPOINTS" ] && members=$(ctl "$OTHER_ENDPOINTS" member list 2>/dev/null); then
+  mine=$(awk -F', ' -v u="$PEER_URL" '$4 == u' <<<"$members")
+  status=$(awk -F', ' '{print $2}' <<<"$mine")
+  # "unstarted" = listed at bootstrap and not started yet: the ordinary "new" start joins it.
+  if [ "$status" != unstarted ]; then
+    if [ -n "$mine" ]; then
+      id=${mine%%,*}
+      systemctl stop etcd 2>/dev/null || true
+      ctl "$OTHER_ENDPOINTS" member remove "$id" >&2
+      changed "removed this host's stale etcd member $id (its data is gone)"
+    fi
+    out=$(ctl "$OTHER_ENDPOINTS" member add "$MEMBER_NAME" --peer-urls="$PEER_URL")
+    tmp=$(mktemp "$STEP_DIR/join.XXXXXX")
+    { grep '^ETCD_INITIAL_CLUSTER=' <<<"$out"; echo 'ETCD_INITIAL_CLUSTER_STATE="existing"'; } >"$tmp"
+    put_content "$tmp" "$JOIN_ENV" 0644 root:root
+    changed "added to the running etcd cluster"
+  fi
+fi
 
 if ! systemctl is-enabled --quiet etcd 2>/dev/null; then
   systemctl enable --quiet etcd
@@ -23,7 +60,7 @@ if ! systemctl is-enabled --quiet etcd 2>/dev/null; then
 fi
 # etcd is Type=notify and reports ready only once the cluster has a leader, i.e. once a quorum of
 # members runs: start without blocking; Patroni's step waits (bounded) for quorum.
-if file_changed /etc/default/etcd /etc/etcd/tls/ca.crt /etc/etcd/tls/host.crt /etc/etcd/tls/host.key; then
+if file_changed /etc/default/etcd /etc/etcd/tls/ca.crt /etc/etcd/tls/host.crt /etc/etcd/tls/host.key "$JOIN_ENV"; then
   systemctl restart --no-block etcd
   changed "restarted etcd"
 elif ! systemctl is-active --quiet etcd; then
@@ -32,12 +69,26 @@ elif ! systemctl is-active --quiet etcd; then
 fi
 
 # The member must at least be running (activating while it waits for its peers is fine).
+running=0
 for _ in $(seq 1 20); do
   state=$(systemctl show -p ActiveState --value etcd)
   case "$state" in
-    active|activating) exit 0 ;;
+    active|activating) running=1; break ;;
   esac
   sleep 1
 done
-journalctl -u etcd -n 30 --no-pager >&2 || true
-die "etcd is $state"
+if [ "$running" -eq 0 ]; then
+  journalctl -u etcd -n 30 --no-pager >&2 || true
+  die "etcd is $state"
+fi
+
+# Members no longer configured (a replaced witness) still count towards quorum: remove them, but
+# only while every configured member is healthy, so a removal never costs quorum.
+if ctl "$ALL_ENDPOINTS" endpoint health >/dev/null 2>&1 && members=$(ctl "$ALL_ENDPOINTS" member list 2>/dev/null); then
+  while IFS= read -r line; do
+    peer=$(awk -F', ' '{print $4}' <<<"$line")
+    case ",$MEMBER_PEER_URLS," in *",$peer,"*) continue ;; esac
+    ctl "$ALL_ENDPOINTS" member remove "${line%%,*}" >&2
+    changed "removed etcd member $(awk -F', ' '{print $3}' <<<"$line") ($peer): not configured"
+  done <<<"$members"
+fi

@@ -103,7 +103,8 @@ def backport_sync_names() -> str | None:
 
     def process_sync_replication(self: Any) -> Any:
         sync = self.cluster.sync
-        if self.is_synchronous_mode() and not sync.is_empty and sync.leader == self.state_handler.name \
+        if self.is_synchronous_mode() and not sync.is_empty and sync.members \
+                and sync.leader == self.state_handler.name \
                 and self.state_handler.config._synchronous_standby_names is None:
             print(f"platform: restoring synchronous_standby_names for {sync.members} (named in /sync)",
                   file=sys.stderr, flush=True)

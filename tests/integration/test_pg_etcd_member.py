@@ -1,0 +1,47 @@
+"""etcd membership after bootstrap, on the lab: the witness VM is rebuilt (its etcd data gone) and
+the next apply makes it a member again - its stale entry removed, added with `member add`, started
+as "existing" - instead of a member that tries to bootstrap a cluster of its own forever."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from scripts.lablib.api import ssh_run
+from tests.integration.conftest import lab, last_json
+
+pytestmark = pytest.mark.integration
+
+WITNESS, DB = "mon-1", "db-1"  # Pulumi.lab.yaml
+DATA_DIR = "/var/lib/etcd/platform-pg"
+ETCDCTL = ("ETCDCTL_API=3 etcdctl --endpoints=https://198.18.0.11:2379,https://198.18.0.12:2379,"
+           "https://198.18.0.31:2379 --cacert=/etc/etcd/tls/ca.crt --cert=/etc/etcd/tls/host.crt "
+           "--key=/etc/etcd/tls/host.key --command-timeout=5s")
+
+
+def step_line(out: str, step: str) -> str:
+    return next((ln for ln in out.splitlines() if f"] {step} " in ln), "")
+
+
+def test_rebuilt_witness_rejoins_etcd(lab_up: dict[str, Any]) -> None:
+    before = ssh_run(DB, f"sudo sh -c '{ETCDCTL} member list'", timeout=30)
+    assert before.returncode == 0, before.stderr
+    old_id = next(ln.split(",")[0] for ln in before.stdout.splitlines() if f", {WITNESS}, " in ln)
+
+    wipe = ssh_run(WITNESS, f"sudo sh -c 'systemctl stop etcd && rm -rf {DATA_DIR}'", timeout=60)
+    assert wipe.returncode == 0, wipe.stderr
+    up = lab("up", timeout=1200, check=False)
+    assert up.returncode == 0, up.stdout[-6000:] + up.stderr[-3000:]
+    assert "added to the running etcd cluster" in step_line(up.stdout, f"{WITNESS}-etcd"), up.stdout[-6000:]
+    assert last_json(up.stdout)["verify_failed"] == 0
+
+    after = ssh_run(DB, f"sudo sh -c '{ETCDCTL} member list && {ETCDCTL} endpoint health'", timeout=60)
+    assert after.returncode == 0, after.stdout + after.stderr
+    members = [ln for ln in after.stdout.splitlines() if ", started, " in ln]
+    assert sorted(ln.split(", ")[2] for ln in members) == ["db-1", "db-2", WITNESS], after.stdout
+    assert old_id not in after.stdout  # the stale entry is gone, not kept beside the new one
+    assert after.stdout.count("is healthy") == 3, after.stdout
+
+    again = lab("up", timeout=1200)
+    assert "unchanged" in step_line(again.stdout, f"{WITNESS}-etcd"), again.stdout[-4000:]
