@@ -29,8 +29,6 @@ K3S_SERVICE = "platform-router.platform.svc.cluster.local"
 # The PgBouncer probe: an SSLRequest packet (length 8, code 80877103). A live PgBouncer answers
 # with one byte, 'S' (TLS on, 0x53) or 'N' (0x4e); a dead one refuses the connection.
 SSL_REQUEST_HEX = "0000000804d2162f"
-# TLS record: alert (21), TLS 1.0 header, length 2, level warning (1), close_notify (0).
-TLS_CLOSE_NOTIFY_HEX = "15030100020100"
 
 
 def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance: str) -> list[str]:
@@ -54,10 +52,6 @@ def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance
         f"    tcp-check connect port {PGBOUNCER_PORT}",
         f"    tcp-check send-binary {SSL_REQUEST_HEX}",
         "    tcp-check expect rbinary ^(53|4e|4E)",
-        # A TLS alert (close_notify) instead of a bare close: PgBouncer drops the half-opened
-        # connection at once, where a close alone left it waiting for client_login_timeout (60 s),
-        # one idle client slot per check (60 per router on the lab).
-        f"    tcp-check send-binary {TLS_CLOSE_NOTIFY_HEX}",
         f"    # 2. Patroni says this node is the {endpoint.strip('/')} (REST API over TLS).",
         f"    tcp-check connect port {PATRONI_PORT} ssl",
         f'    tcp-check send "OPTIONS {endpoint} HTTP/1.0\\r\\n\\r\\n"',

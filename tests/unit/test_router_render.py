@@ -25,7 +25,6 @@ def test_primary_listener_routes_to_pgbouncer_checked_by_patroni_and_pgbouncer()
         "tcp-check connect port 6432",
         "tcp-check send-binary 0000000804d2162f",
         "tcp-check expect rbinary ^(53|4e|4E)",
-        "tcp-check send-binary 15030100020100",
         "tcp-check connect port 8008 ssl",
         'tcp-check send "OPTIONS /primary HTTP/1.0\\r\\n\\r\\n"',
         'tcp-check expect rstring "^HTTP/1\\.[01] 200"',
