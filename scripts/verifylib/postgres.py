@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+import time
 from typing import Any
 
 from components.postgres import render as pg_render
@@ -220,8 +221,14 @@ def exporter_up(ctx: Context) -> list[Row]:
     mon = ctx.settings.hosts.monitoring[0]
     rows = []
     for h in _dbs(ctx):
-        p = ctx.run(mon, f"curl -sS --max-time 5 http://{h.private_ip}:9187/metrics | grep -E '^pg_up ' || true")
-        val = p.stdout.strip().split()[-1] if p.stdout.strip() else ""
+        # Up to 3 scrapes, 1 s apart: the exporter keeps one connection, and the first scrape after
+        # PostgreSQL restarted (a failover) reports pg_up 0 while it reconnects; Prometheus would too.
+        for _ in range(3):
+            p = ctx.run(mon, f"curl -sS --max-time 5 http://{h.private_ip}:9187/metrics | grep -E '^pg_up ' || true")
+            val = p.stdout.strip().split()[-1] if p.stdout.strip() else ""
+            if val == "1":
+                break
+            time.sleep(1)
         rows.append(Row(PASS if val == "1" else FAIL, h.name,
                         f"pg_up {val} from {mon.name}" if val else first_line(p.stderr) or "no pg_up sample"))
     return rows
