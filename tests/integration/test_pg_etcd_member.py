@@ -45,3 +45,14 @@ def test_rebuilt_witness_rejoins_etcd(lab_up: dict[str, Any]) -> None:
 
     again = lab("up", timeout=1200)
     assert "unchanged" in step_line(again.stdout, f"{WITNESS}-etcd"), again.stdout[-4000:]
+
+
+def test_unconfigured_member_is_removed(lab_up: dict[str, Any]) -> None:
+    # A member the configuration no longer has (here: one that never started, as a replaced
+    # witness would leave behind) still counts towards quorum; the next apply removes it.
+    add = ssh_run(DB, f"sudo sh -c '{ETCDCTL} member add ghost --peer-urls=https://198.18.0.99:2380'", timeout=30)
+    assert add.returncode == 0, add.stderr
+    up = lab("up", timeout=1200)
+    assert "not configured" in up.stdout, up.stdout[-4000:]
+    after = ssh_run(DB, f"sudo sh -c '{ETCDCTL} member list'", timeout=30)
+    assert "198.18.0.99" not in after.stdout and after.stdout.count(", started, ") == 3, after.stdout

@@ -88,7 +88,13 @@ if ctl "$ALL_ENDPOINTS" endpoint health >/dev/null 2>&1 && members=$(ctl "$ALL_E
   while IFS= read -r line; do
     peer=$(awk -F', ' '{print $4}' <<<"$line")
     case ",$MEMBER_PEER_URLS," in *",$peer,"*) continue ;; esac
-    ctl "$ALL_ENDPOINTS" member remove "${line%%,*}" >&2
-    changed "removed etcd member $(awk -F', ' '{print $3}' <<<"$line") ($peer): not configured"
+    name=$(awk -F', ' '{print $3}' <<<"$line")
+    if out=$(ctl "$ALL_ENDPOINTS" member remove "${line%%,*}" 2>&1); then
+      changed "removed etcd member ${name:-(never started)} ($peer): not configured"
+    elif ! grep -q 'member not found' <<<"$out"; then  # else another member's step was first
+      printf '%s
+' "$out" >&2
+      die "could not remove etcd member ${line%%,*} ($peer)"
+    fi
   done <<<"$members"
 fi
