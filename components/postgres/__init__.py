@@ -35,6 +35,7 @@ from components.router.render import endpoint as router_endpoint
 from components.settings import Settings
 
 HOST_DIR = Path(__file__).parent / "host"
+FILES_DIR = Path(__file__).parent / "files"
 TMPFILES = ("# Rendered by the platform program: PgBouncer's own socket directory.\n"
             "d /run/pgbouncer 2775 postgres postgres -\n")
 
@@ -98,10 +99,14 @@ class PostgresHACluster(pulumi.ComponentResource):
         etcd_steps = []
         for h in settings.etcd_members():
             cert = ca.issue(h)
+            etcd_files: dict[str, pulumi.Input[str]] = {
+                "etcd.default": render.render_etcd(settings, h), "join.dropin": render.render_etcd_join_dropin(),
+                "ca.crt": ca_pem, "host.crt": cert.cert_pem}
+            if h.name == pg.etcd_witness:
+                etcd_files |= {"etcd-leader": (FILES_DIR / "etcd-leader.sh").read_text(),
+                               **render.render_etcd_leader_units()}
             steps[f"{h.name}-etcd"] = s = host_step(settings, StepSpec(
-                name=f"{h.name}-etcd", host=h, script=HOST_DIR / "etcd.sh",
-                files={"etcd.default": render.render_etcd(settings, h), "join.dropin": render.render_etcd_join_dropin(),
-                       "ca.crt": ca_pem, "host.crt": cert.cert_pem},
+                name=f"{h.name}-etcd", host=h, script=HOST_DIR / "etcd.sh", files=etcd_files,
                 secrets={render.SECRET_HOST_KEY: cert.key_pem},
                 params=render.etcd_step_params(settings, h),
                 depends_on=[host_ready[h.name]],

@@ -349,9 +349,40 @@ def render_etcd_join_dropin() -> str:
         "EnvironmentFile=-/etc/etcd/join.env\n"
 
 
+ETCD_LEADER_TIMER = "platform-etcd-leader.timer"
+
+
+def render_etcd_leader_units() -> dict[str, str]:
+    """The witness's service + timer that keep the raft leader there (files/etcd-leader.sh)."""
+    service = "\n".join([
+        "# Rendered by the platform program (components/postgres/render.py).",
+        "[Unit]",
+        "Description=Keep the etcd raft leader on this witness VM (platform)",
+        "After=etcd.service",
+        "[Service]",
+        "Type=oneshot",
+        "ExecStart=/usr/local/sbin/platform-etcd-leader",
+        "",
+    ])
+    timer = "\n".join([
+        "# Rendered by the platform program (components/postgres/render.py).",
+        "[Unit]",
+        "Description=Keep the etcd raft leader on this witness VM (platform)",
+        "[Timer]",
+        "OnBootSec=30s",
+        "OnUnitActiveSec=30s",
+        "AccuracySec=1s",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ])
+    return {"etcd-leader.service": service, "etcd-leader.timer": timer}
+
+
 def etcd_step_params(settings: Settings, host: Host) -> dict[str, str]:
     members = settings.etcd_members()
     return {
+        "PREFERRED_LEADER": "1" if host.name == settings.postgres.etcd_witness else "0",
         "MEMBER_NAME": host.name,
         "DATA_DIR": etcd_data_dir(settings),
         "PEER_URL": f"https://{host.private_ip}:{ETCD_PEER_PORT}",

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPTS = sorted(ROOT.glob("components/**/host/*.sh")) + [ROOT / "components/step_lib.sh"]
+SCRIPTS = sorted(ROOT.glob("components/**/host/*.sh")) + sorted(ROOT.glob("components/**/files/*.sh")) + [
+    ROOT / "components/step_lib.sh"]
 SCRIPTS += sorted(
     p for p in (ROOT / "scripts").glob("*")
     if p.is_file() and p.read_text(errors="ignore").startswith("#!/usr/bin/env bash")

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One member of the etcd (v3 API) DCS that Patroni uses: a database VM or the witness.
-# Files: etcd.default, join.dropin, ca.crt, host.crt. Secrets: host_key. Params: MEMBER_NAME, DATA_DIR, PEER_URL,
+# Files: etcd.default, join.dropin, ca.crt, host.crt; on the witness etcd-leader, etcd-leader.service,
+# etcd-leader.timer. Secrets: host_key. Params: MEMBER_NAME, DATA_DIR, PEER_URL, PREFERRED_LEADER,
 # OTHER_ENDPOINTS (the other members' client URLs), ALL_ENDPOINTS, MEMBER_PEER_URLS (the configured
 # members). Peer and client traffic use TLS with client certificates signed by the platform CA.
 #
@@ -80,6 +81,26 @@ done
 if [ "$running" -eq 0 ]; then
   journalctl -u etcd -n 30 --no-pager >&2 || true
   die "etcd is $state"
+fi
+
+# The witness keeps the raft leader (files/etcd-leader.sh says why); elsewhere the timer must not run.
+if [ "$PREFERRED_LEADER" = 1 ]; then
+  put etcd-leader /usr/local/sbin/platform-etcd-leader 0755 root:root
+  tmp=$(mktemp "$STEP_DIR/endpoints.XXXXXX")
+  printf '%s\n' "$ALL_ENDPOINTS" >"$tmp"
+  put_content "$tmp" /etc/etcd/platform-endpoints 0644 root:root
+  put etcd-leader.service /etc/systemd/system/platform-etcd-leader.service 0644 root:root
+  put etcd-leader.timer /etc/systemd/system/platform-etcd-leader.timer 0644 root:root
+  if file_changed /etc/systemd/system/platform-etcd-leader.service /etc/systemd/system/platform-etcd-leader.timer; then
+    systemctl daemon-reload
+  fi
+  ensure_enabled platform-etcd-leader.timer
+elif [ -f /etc/systemd/system/platform-etcd-leader.timer ]; then
+  systemctl disable --now platform-etcd-leader.timer 2>/dev/null || true
+  rm -f /etc/systemd/system/platform-etcd-leader.timer /etc/systemd/system/platform-etcd-leader.service \
+    /usr/local/sbin/platform-etcd-leader
+  systemctl daemon-reload
+  changed "removed the etcd leader timer (no longer the witness)"
 fi
 
 # Members no longer configured (a replaced witness) still count towards quorum: remove them, but
