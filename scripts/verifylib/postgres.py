@@ -294,6 +294,34 @@ def _tcp(ctx: Context, src: Host, ip: str, port: int) -> str:
     return f"refused ({reason or (out[-1] if out else '?')})"
 
 
+@check("postgres", "etcd: every member healthy, raft leader on the witness")
+def etcd_members(ctx: Context) -> list[Row]:
+    members = ctx.settings.etcd_members()
+    eps = ",".join(f"https://{h.private_ip}:2379" for h in members)
+    src = members[0]
+    witness = ctx.settings.postgres.etcd_witness
+    # The witness takes the leader back within 30 s of an election (platform-etcd-leader.timer):
+    # look again for up to 40 s before calling it a failure.
+    deadline = time.monotonic() + 40
+    while True:
+        p = ctx.sudo(src, f"ETCDCTL_API=3 etcdctl --endpoints={eps} --cacert=/etc/etcd/tls/ca.crt "
+                          "--cert=/etc/etcd/tls/host.crt --key=/etc/etcd/tls/host.key --command-timeout=5s "
+                          "endpoint status")
+        if p.returncode != 0:
+            return [Row(FAIL, src.name, first_line(p.stderr) or f"exit {p.returncode}")]
+        # ENDPOINT, ID, VERSION, DB SIZE, IS LEADER, ...
+        rows = [ln.split(", ") for ln in p.stdout.splitlines() if ln.count(", ") >= 5]
+        leader = next((r[0] for r in rows if r[4] == "true"), "")
+        want = f"https://{ctx.host(witness).private_ip}:2379" if witness else leader
+        ok = len(rows) == len(members) and bool(leader) and leader == want
+        if ok or time.monotonic() > deadline:
+            break
+        time.sleep(5)
+    return [Row(PASS if ok else FAIL, witness or src.name,
+                f"{len(rows)}/{len(members)} members answer, leader {leader or 'none'}"
+                + ("" if ok or not witness else f" (want {want})"))]
+
+
 @check("postgres", "firewall: 5432/6432 refuse other VMs")
 def firewall_db(ctx: Context) -> list[Row]:
     """At the same moment a port answers an allowed source and is refused to a non-allowed one."""

@@ -96,6 +96,12 @@ def test_etcd_step_knows_its_peers_for_joining_and_pruning() -> None:
     # The join settings override the bootstrap ones only where a join wrote them.
     assert "EnvironmentFile=-/etc/etcd/join.env" in render.render_etcd_join_dropin()
     assert render.etcd_step_params(settings("mvp"), settings("mvp").hosts.postgres[0])["OTHER_ENDPOINTS"] == ""
+    # Only the witness keeps the raft leader, by a timer.
+    assert p["PREFERRED_LEADER"] == "1"
+    assert render.etcd_step_params(s, s.hosts.postgres[0])["PREFERRED_LEADER"] == "0"
+    units = render.render_etcd_leader_units()
+    assert "ExecStart=/usr/local/sbin/platform-etcd-leader" in units["etcd-leader.service"]
+    assert "OnUnitActiveSec=30s" in units["etcd-leader.timer"]
 
 
 def test_patroni_tls_archive_and_replica_methods() -> None:
