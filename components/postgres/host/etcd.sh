@@ -38,9 +38,11 @@ JOIN_ENV=/etc/etcd/join.env
 # A member without data joins a cluster that already runs (answers `member list` with quorum).
 if [ ! -d "$DATA_DIR/member" ] && [ -n "$OTHER_ENDPOINTS" ] && members=$(ctl "$OTHER_ENDPOINTS" member list 2>/dev/null); then
   mine=$(awk -F', ' -v u="$PEER_URL" '$4 == u' <<<"$members")
-  status=$(awk -F', ' '{print $2}' <<<"$mine")
-  # "unstarted" = listed at bootstrap and not started yet: the ordinary "new" start joins it.
-  if [ "$status" != unstarted ]; then
+  # Listed without client URLs = a bootstrap member that never ran (etcdctl calls members of the
+  # initial cluster "started" once they have a name): its ordinary "new" start joins the others.
+  # Listed with client URLs = this member ran before and lost its data.
+  clients=$(awk -F', ' '{print $5}' <<<"$mine")
+  if [ -z "$mine" ] || [ -n "$clients" ]; then
     if [ -n "$mine" ]; then
       id=${mine%%,*}
       systemctl stop etcd 2>/dev/null || true
