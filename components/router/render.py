@@ -26,9 +26,12 @@ PRIVATE_IP_ENV = "PLATFORM_PRIVATE_IP"
 # In-cluster name of the router Service when router.placement is k3s (the K3s issue deploys it).
 K3S_SERVICE = "platform-router.platform.svc.cluster.local"
 
-# The PgBouncer probe: an SSLRequest packet (length 8, code 80877103). A live PgBouncer answers
-# with one byte, 'S' (TLS on, 0x53) or 'N' (0x4e); a dead one refuses the connection.
-SSL_REQUEST_HEX = "0000000804d2162f"
+# The PgBouncer probe: a GSSENCRequest packet (length 8, code 80877104). A live PgBouncer answers
+# with one byte, 'N' (0x4e: no GSSAPI encryption), and forgets a connection closed right after it
+# without a log line; a dead one refuses the connection, a hung one times out. (An SSLRequest got
+# 'S' too, but PgBouncer then waits in the TLS handshake: one WARNING per check, and a login slot
+# held for client_login_timeout.)
+PROBE_HEX = "0000000804d21630"
 
 
 def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance: str) -> list[str]:
@@ -48,10 +51,10 @@ def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance
         # server is UP only when BOTH PgBouncer answers and Patroni reports the wanted role
         # (proven against loopback fakes: "Connection refused at step 1" / "did not match at step 6").
         "    option tcp-check",
-        "    # 1. PgBouncer is up: it answers a PostgreSQL SSLRequest with 'S' or 'N'.",
+        "    # 1. PgBouncer is up: it answers a PostgreSQL GSSENCRequest with 'N'.",
         f"    tcp-check connect port {PGBOUNCER_PORT}",
-        f"    tcp-check send-binary {SSL_REQUEST_HEX}",
-        "    tcp-check expect rbinary ^(53|4e|4E)",
+        f"    tcp-check send-binary {PROBE_HEX}",
+        "    tcp-check expect rbinary ^(4e|4E)",
         f"    # 2. Patroni says this node is the {endpoint.strip('/')} (REST API over TLS).",
         f"    tcp-check connect port {PATRONI_PORT} ssl",
         f'    tcp-check send "OPTIONS {endpoint} HTTP/1.0\\r\\n\\r\\n"',

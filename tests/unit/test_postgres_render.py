@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -326,97 +327,148 @@ def _wait_metrics(url: str, want: str, seconds: float) -> str:
     return text
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("pgbouncer") is None or shutil.which("runuser") is None
-                    or shutil.which("openssl") is None or not _has_pgbouncer_exporter_package(),
-                    reason="needs root, pgbouncer, openssl and prometheus-pgbouncer-exporter installed")
-def test_pgbouncer_exporter_against_a_real_pgbouncer() -> None:
-    """The rendered PgBouncer and exporter files (loopback ports, a scratch directory for the
-    socket) with the real PgBouncer and the packaged exporter run through our launcher: it starts
-    (the unpatched 1.7 dies with KeyError 'total_requests' on PgBouncer >= 1.8), reads the stats as
-    the stats user over the socket, and reconnects after PgBouncer restarts."""
-    s = settings("lab")
-    host = dataclasses.replace(s.hosts.postgres[0], private_ip="127.0.0.1")
-    password = "Pgb0uncerExp0rterTest"
-    pgb_port, web_port = _free_port(), _free_port()
-    d = Path(tempfile.mkdtemp(prefix="platform-pgbx-"))
-    exporter: subprocess.Popen[bytes] | None = None
-    log = None
+class RealPgBouncer:
+    """The rendered pgbouncer.ini (loopback port, scratch directory for socket, log, TLS files and
+    userlist) run by the real PgBouncer as postgres; `ini_edits` are extra (old, new) replacements."""
 
-    def as_pg(*cmd: str, **kw: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True,
-                              timeout=30, **kw)
+    def __init__(self, password: str, ini_edits: tuple[tuple[str, str], ...] = ()) -> None:
+        self.settings = settings("lab")
+        self.host = dataclasses.replace(self.settings.hosts.postgres[0], private_ip="127.0.0.1")
+        self.port = _free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="platform-pgb-"))
+        self.password = password
+        self.ini_edits = ini_edits
 
-    def start_pgbouncer() -> None:
-        p = as_pg("pgbouncer", "-d", str(d / "pgbouncer.ini"))
-        assert p.returncode == 0, p.stdout + p.stderr
-        deadline = time.monotonic() + 10
-        while not (d / f".s.PGSQL.{pgb_port}").exists() and time.monotonic() < deadline:
-            time.sleep(0.1)
+    def as_pg(self, *cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["runuser", "-u", "postgres", "--", *cmd], capture_output=True, text=True, timeout=30)
 
-    def stop_pgbouncer() -> None:
-        pid = (d / "pgbouncer.pid").read_text().strip() if (d / "pgbouncer.pid").exists() else ""
-        if pid:
-            subprocess.run(["kill", pid], check=False)
-            deadline = time.monotonic() + 10
-            while (d / "pgbouncer.pid").exists() and time.monotonic() < deadline:
-                time.sleep(0.1)
-
-    try:
+    def __enter__(self) -> RealPgBouncer:
+        d = self.dir
         key, crt = d / "host.key", d / "host.crt"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
                         str(crt), "-days", "1", "-subj", "/CN=pgbouncer-test"], check=True, capture_output=True)
-        ini = render.render_pgbouncer(s, host)
+        ini = render.render_pgbouncer(self.settings, self.host)
         for old, new in (("listen_addr = 127.0.0.1,127.0.0.1", "listen_addr = 127.0.0.1"),
-                         ("listen_port = 6432", f"listen_port = {pgb_port}"),
+                         ("listen_port = 6432", f"listen_port = {self.port}"),
                          (render.PGBOUNCER_SOCKET_DIR, str(d)), ("/var/log/postgresql", str(d)),
                          ("/etc/pgbouncer/userlist.txt", str(d / "userlist.txt")),
                          (f"{render.PGBOUNCER_TLS}/host.crt", str(crt)), (f"{render.PGBOUNCER_TLS}/host.key", str(key)),
-                         (f"{render.PGBOUNCER_TLS}/ca.crt", str(crt))):
+                         (f"{render.PGBOUNCER_TLS}/ca.crt", str(crt)), *self.ini_edits):
             assert old in ini, old
             ini = ini.replace(old, new)
         (d / "pgbouncer.ini").write_text(ini)
-        (d / "userlist.txt").write_text(PLACEHOLDER_RE.sub(password, render.render_userlist()))
-        conf = render.render_pgbouncer_exporter(host)
-        for old, new in (("port = 9127", f"port = {web_port}"),
-                         ("pgbouncer-port = 6432", f"pgbouncer-port = {pgb_port}"),
-                         (f"pgbouncer-host = {render.PGBOUNCER_SOCKET_DIR}", f"pgbouncer-host = {d}")):
-            assert old in conf, old
-            conf = conf.replace(old, new)
-        (d / "exporter.conf").write_text(conf)
-        pgpass = PLACEHOLDER_RE.sub(password, render.render_pgbouncer_exporter_pgpass())
-        (d / "pgpass").write_text(pgpass.replace(":6432:", f":{pgb_port}:"))
-        launcher = Path(__file__).resolve().parents[2] / "components/postgres/host/pgbouncer_exporter.py"
-        shutil.copy(launcher, d / "launcher")
-        subprocess.run(["chown", "-R", "postgres:postgres", str(d)], check=True)
-        d.chmod(0o755)
-        (d / "pgpass").chmod(0o600)
-        (d / "host.key").chmod(0o600)
+        (d / "userlist.txt").write_text(PLACEHOLDER_RE.sub(self.password, render.render_userlist()))
+        return self
 
-        start_pgbouncer()
-        log = (d / "exporter.log").open("wb")
-        exporter = subprocess.Popen(
-            ["runuser", "-u", "postgres", "--", "env", f"CONFIG={d / 'exporter.conf'}", f"PGPASSFILE={d / 'pgpass'}",
-             "/usr/bin/python3", str(d / "launcher")], stdout=log, stderr=subprocess.STDOUT, cwd=d)
-        url = f"http://127.0.0.1:{web_port}/metrics"
-        text = _wait_metrics(url, "pgbouncer_databases ", 15)
-        assert exporter.poll() is None, (d / "exporter.log").read_text()
-        samples = dict(ln.rsplit(" ", 1) for ln in text.splitlines() if ln and not ln.startswith("#"))
-        # The app databases of [databases] plus the admin console itself.
-        assert float(samples["pgbouncer_databases"]) == len(s.postgres.databases) + 1
-        # The exporter's own connection, as a client of the admin console's pool.
-        assert float(samples['pgbouncer_active_clients{database="pgbouncer",user="pgbouncer"}']) >= 1
-        assert 'pgbouncer_queries_total{database="pgbouncer"}' in samples
-        assert f'pgbouncer_pool_size{{database="{s.postgres.databases[0]}"}}' in samples
+    def start(self) -> None:
+        subprocess.run(["chown", "-R", "postgres:postgres", str(self.dir)], check=True)
+        self.dir.chmod(0o755)
+        (self.dir / "host.key").chmod(0o600)
+        p = self.as_pg("pgbouncer", "-d", str(self.dir / "pgbouncer.ini"))
+        assert p.returncode == 0, p.stdout + p.stderr
+        deadline = time.monotonic() + 10
+        while not (self.dir / f".s.PGSQL.{self.port}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
 
-        stop_pgbouncer()
-        start_pgbouncer()
-        assert "pgbouncer_databases " in _wait_metrics(url, "pgbouncer_databases ", 15), "no reconnect"
-        assert password not in (d / "exporter.log").read_text()
-    finally:
-        if exporter is not None:
-            exporter.terminate()
-            exporter.wait(timeout=10)
-        if log is not None:
-            log.close()
-        stop_pgbouncer()
-        shutil.rmtree(d, ignore_errors=True)
+    def stop(self) -> None:
+        pidfile = self.dir / "pgbouncer.pid"
+        pid = pidfile.read_text().strip() if pidfile.exists() else ""
+        if pid:
+            subprocess.run(["kill", pid], check=False)
+            deadline = time.monotonic() + 10
+            while pidfile.exists() and time.monotonic() < deadline:
+                time.sleep(0.1)
+
+    def log(self) -> str:
+        f = self.dir / "pgbouncer.log"
+        return f.read_text() if f.exists() else ""
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+NEEDS_PGBOUNCER = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("pgbouncer") is None or shutil.which("runuser") is None
+    or shutil.which("openssl") is None, reason="needs root, pgbouncer and openssl installed")
+
+
+@NEEDS_PGBOUNCER
+@pytest.mark.skipif(not _has_pgbouncer_exporter_package(), reason="needs prometheus-pgbouncer-exporter installed")
+def test_pgbouncer_exporter_against_a_real_pgbouncer() -> None:
+    """The rendered PgBouncer and exporter files with the real PgBouncer and the packaged exporter
+    run through our launcher: it starts (the unpatched 1.7 dies with KeyError 'total_requests' on
+    PgBouncer >= 1.8), reads the stats as the stats user over the socket, and reconnects after
+    PgBouncer restarts."""
+    exporter: subprocess.Popen[bytes] | None = None
+    log = None
+    with RealPgBouncer("Pgb0uncerExp0rterTest") as pgb:
+        s, d, host, web_port = pgb.settings, pgb.dir, pgb.host, _free_port()
+        try:
+            conf = render.render_pgbouncer_exporter(host)
+            for old, new in (("port = 9127", f"port = {web_port}"),
+                             ("pgbouncer-port = 6432", f"pgbouncer-port = {pgb.port}"),
+                             (f"pgbouncer-host = {render.PGBOUNCER_SOCKET_DIR}", f"pgbouncer-host = {d}")):
+                assert old in conf, old
+                conf = conf.replace(old, new)
+            (d / "exporter.conf").write_text(conf)
+            pgpass = PLACEHOLDER_RE.sub(pgb.password, render.render_pgbouncer_exporter_pgpass())
+            (d / "pgpass").write_text(pgpass.replace(":6432:", f":{pgb.port}:"))
+            launcher = Path(__file__).resolve().parents[2] / "components/postgres/host/pgbouncer_exporter.py"
+            shutil.copy(launcher, d / "launcher")
+            pgb.start()
+            (d / "pgpass").chmod(0o600)
+            log = (d / "exporter.log").open("wb")
+            exporter = subprocess.Popen(
+                ["runuser", "-u", "postgres", "--", "env", f"CONFIG={d / 'exporter.conf'}",
+                 f"PGPASSFILE={d / 'pgpass'}", "/usr/bin/python3", str(d / "launcher")],
+                stdout=log, stderr=subprocess.STDOUT, cwd=d)
+            url = f"http://127.0.0.1:{web_port}/metrics"
+            text = _wait_metrics(url, "pgbouncer_databases ", 15)
+            assert exporter.poll() is None, (d / "exporter.log").read_text()
+            samples = dict(ln.rsplit(" ", 1) for ln in text.splitlines() if ln and not ln.startswith("#"))
+            # The app databases of [databases] plus the admin console itself.
+            assert float(samples["pgbouncer_databases"]) == len(s.postgres.databases) + 1
+            # The exporter's own connection, as a client of the admin console's pool.
+            assert float(samples['pgbouncer_active_clients{database="pgbouncer",user="pgbouncer"}']) >= 1
+            assert 'pgbouncer_queries_total{database="pgbouncer"}' in samples
+            assert f'pgbouncer_pool_size{{database="{s.postgres.databases[0]}"}}' in samples
+
+            pgb.stop()
+            pgb.start()
+            assert "pgbouncer_databases " in _wait_metrics(url, "pgbouncer_databases ", 15), "no reconnect"
+            assert pgb.password not in (d / "exporter.log").read_text()
+        finally:
+            if exporter is not None:
+                exporter.terminate()
+                exporter.wait(timeout=10)
+            if log is not None:
+                log.close()
+
+
+@NEEDS_PGBOUNCER
+def test_router_probe_leaves_pgbouncer_silent() -> None:
+    """The router's PgBouncer probe, byte for byte as rendered into haproxy.cfg, against the real
+    PgBouncer: the reply matches the rendered expectation, and a probe closed the way HAProxy closes
+    it (reset) or gracefully leaves no log line and no half-open login behind. (An SSLRequest probe
+    logged a TLS handshake WARNING per check and held login slots for client_login_timeout.)"""
+    from components.router import render as router_render
+
+    section = router_render.render_haproxy(settings("lab")).split("listen postgres_primary", 1)[1]
+    steps = [ln.strip().split(" ", 2) for ln in section.splitlines() if ln.strip().startswith("tcp-check ")]
+    probe = bytes.fromhex(next(arg for _, verb, arg in steps if verb == "send-binary"))
+    expect = next(arg for _, verb, arg in steps if verb == "expect").removeprefix("rbinary ")
+    edits = (("[pgbouncer]\n", "[pgbouncer]\nclient_login_timeout = 2\n"),)
+    with RealPgBouncer("Pr0beTestPassw0rd", edits) as pgb:
+        pgb.start()
+        before = pgb.log()
+        for reset in (True, False, True, False):
+            with socket.create_connection(("127.0.0.1", pgb.port), timeout=3) as c:
+                c.sendall(probe)
+                reply = c.recv(1)
+                assert re.match(expect, reply.hex()), (reply, expect)
+                if reset:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        time.sleep(3.5)  # past client_login_timeout: a probe still counted as a login would be logged now
+        noise = pgb.log()[len(before):]
+        assert noise == "", noise
