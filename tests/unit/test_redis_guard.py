@@ -508,7 +508,7 @@ def fakes() -> Iterator[list[FakeSentinel]]:
 
 
 def addrs(servers: list[FakeSentinel]) -> list[str]:
-    return [f"{s.server_address[0]}:{s.server_address[1]}" for s in servers]
+    return [f"{s.server_address[0]!s}:{s.server_address[1]}" for s in servers]
 
 
 @needs_redis

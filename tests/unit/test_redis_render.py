@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -22,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PLACEHOLDER = re.compile(r"\{\{secret:([A-Za-z0-9_.-]+)\}\}")
 
 
-def with_redis(s: Settings, **changes: object) -> Settings:
+def with_redis(s: Settings, **changes: Any) -> Settings:
     return dataclasses.replace(s, redis=dataclasses.replace(s.redis, **changes))
 
 
