@@ -4,7 +4,8 @@ prometheus-pgbouncer-exporter.
 Inputs: settings, the internal CA, each host's baseline `ready` step, the backups bucket.
 Steps (components/postgres/host/*.sh), each on one host, with explicit dependencies:
 
-    <member>-etcd        every etcd member (database VMs + witness)   after its baseline
+    <member>-etcd        every etcd member (database VMs + witness)   after its baseline and the
+                                                                        previous member (rolling)
     <db>-postgres        every database VM                             after ALL etcd steps;
                                                                         replicas also after the
                                                                         leader's pgbackrest step
@@ -96,7 +97,7 @@ class PostgresHACluster(pulumi.ComponentResource):
         steps: dict[str, pulumi.Resource] = {}
 
         # 1. etcd on every member (database VMs + witness).
-        etcd_steps = []
+        etcd_steps: list[pulumi.Resource] = []
         for h in settings.etcd_members():
             cert = ca.issue(h)
             etcd_files: dict[str, pulumi.Input[str]] = {
@@ -109,7 +110,9 @@ class PostgresHACluster(pulumi.ComponentResource):
                 name=f"{h.name}-etcd", host=h, script=HOST_DIR / "etcd.sh", files=etcd_files,
                 secrets={render.SECRET_HOST_KEY: cert.key_pem},
                 params=render.etcd_step_params(settings, h),
-                depends_on=[host_ready[h.name]],
+                # One member after the other: a restart waits for the member to be healthy again
+                # (etcd.sh), so members never restart together and quorum holds.
+                depends_on=[host_ready[h.name], *etcd_steps[-1:]],
             ), parent=self)
             etcd_steps.append(s)
 

@@ -386,6 +386,7 @@ def etcd_step_params(settings: Settings, host: Host) -> dict[str, str]:
         "MEMBER_NAME": host.name,
         "DATA_DIR": etcd_data_dir(settings),
         "PEER_URL": f"https://{host.private_ip}:{ETCD_PEER_PORT}",
+        "OWN_ENDPOINT": f"https://{host.private_ip}:{ETCD_CLIENT_PORT}",
         "OTHER_ENDPOINTS": ",".join(f"https://{m.private_ip}:{ETCD_CLIENT_PORT}" for m in members if m != host),
         "ALL_ENDPOINTS": ",".join(f"https://{m.private_ip}:{ETCD_CLIENT_PORT}" for m in members),
         "MEMBER_PEER_URLS": ",".join(f"https://{m.private_ip}:{ETCD_PEER_PORT}" for m in members),

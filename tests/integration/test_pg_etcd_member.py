@@ -4,6 +4,7 @@ as "existing" - instead of a member that tries to bootstrap a cluster of its own
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -59,3 +60,45 @@ def test_unconfigured_member_is_removed(lab_up: dict[str, Any]) -> None:
     assert "not configured" in up.stdout, up.stdout[-4000:]
     after = ssh_run(DB, f"sudo sh -c '{ETCDCTL} member list'", timeout=30)
     assert "198.18.0.99" not in after.stdout and after.stdout.count(", started, ") == 3, after.stdout
+
+
+MEMBERS = ("db-1", "db-2", WITNESS)  # the order of their steps (Pulumi.lab.yaml)
+
+
+def etcd_unit(host: str) -> dict[str, int]:
+    """MainPID and the monotonic times (shared by the lab's containers) it last stopped and became ready."""
+    p = ssh_run(host, "systemctl show -p MainPID -p InactiveEnterTimestampMonotonic "
+                      "-p ActiveEnterTimestampMonotonic etcd", timeout=30)
+    assert p.returncode == 0, p.stderr
+    return {k: int(v) for k, v in (ln.split("=", 1) for ln in p.stdout.split())}
+
+
+def edit_defaults(sed: str) -> None:
+    for h in MEMBERS:
+        p = ssh_run(h, f"sudo sed -i '{sed}' /etc/default/etcd", timeout=30)
+        assert p.returncode == 0, p.stderr
+
+
+def test_etcd_restarts_roll_and_bootstrap_settings_restart_nothing(lab_up: dict[str, Any]) -> None:
+    before = {h: etcd_unit(h) for h in MEMBERS}
+
+    # Only ETCD_INITIAL_* differ (as on every member when one is replaced): nothing restarts.
+    edit_defaults('s/^ETCD_INITIAL_CLUSTER_TOKEN=.*/ETCD_INITIAL_CLUSTER_TOKEN="other"/')
+    up = lab("up", timeout=1200)
+    for h in MEMBERS:
+        assert "only bootstrap settings" in step_line(up.stdout, f"{h}-etcd"), up.stdout[-4000:]
+        assert etcd_unit(h)["MainPID"] == before[h]["MainPID"], f"{h}: etcd restarted"
+
+    # A setting etcd uses: every member restarts, one after the other, each back before the next.
+    edit_defaults('s/^ETCD_HEARTBEAT_INTERVAL=.*/ETCD_HEARTBEAT_INTERVAL="101"/')
+    up = lab("up", timeout=1200)
+    assert last_json(up.stdout)["verify_failed"] == 0
+    after = {h: etcd_unit(h) for h in MEMBERS}
+    for h in MEMBERS:
+        assert "rolling" in step_line(up.stdout, f"{h}-etcd"), up.stdout[-4000:]
+        assert after[h]["MainPID"] != before[h]["MainPID"], f"{h}: etcd not restarted"
+    spans = [(after[h]["InactiveEnterTimestampMonotonic"], after[h]["ActiveEnterTimestampMonotonic"], h)
+             for h in MEMBERS]
+    print({h: round((ready - stop) / 1e6, 2) for stop, ready, h in spans})
+    for (_, ready, h1), (stop, _, h2) in pairwise(spans):
+        assert stop > ready, f"{h2} stopped before {h1} was back: restarts overlapped"

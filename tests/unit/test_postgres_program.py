@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import pytest
 
 from components.postgres import render
@@ -67,6 +69,10 @@ def test_dependencies(run) -> None:  # type: ignore[no-untyped-def]
     assert by[f"{leader}-postgres"].urn in by[f"{leader}-databases"].dependencies
     for m in s.etcd_members():
         assert by[f"{m.name}-firewall"].urn in by[f"{m.name}-etcd"].dependencies
+    # etcd members one after the other, so that restarts roll instead of costing quorum.
+    members = [m.name for m in s.etcd_members()]
+    for prev, nxt in pairwise(members):
+        assert by[f"{prev}-etcd"].urn in by[f"{nxt}-etcd"].dependencies
 
 
 def test_secrets_are_secret_and_never_in_files(run) -> None:  # type: ignore[no-untyped-def]

@@ -90,6 +90,7 @@ def test_etcd_step_knows_its_peers_for_joining_and_pruning() -> None:
     p = render.etcd_step_params(s, s.hosts.monitoring[0])
     assert p["MEMBER_NAME"] == "mon-1" and p["PEER_URL"] == "https://192.0.2.41:2380"
     assert p["OTHER_ENDPOINTS"] == "https://192.0.2.21:2379,https://192.0.2.22:2379"
+    assert p["OWN_ENDPOINT"] == "https://192.0.2.41:2379"
     assert p["ALL_ENDPOINTS"].split(",")[-1] == "https://192.0.2.41:2379"
     assert p["MEMBER_PEER_URLS"] == "https://192.0.2.21:2380,https://192.0.2.22:2380,https://192.0.2.41:2380"
     assert p["DATA_DIR"] in render.render_etcd(s, s.hosts.monitoring[0])

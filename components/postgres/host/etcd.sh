@@ -2,13 +2,18 @@
 # One member of the etcd (v3 API) DCS that Patroni uses: a database VM or the witness.
 # Files: etcd.default, join.dropin, ca.crt, host.crt; on the witness etcd-leader, etcd-leader.service,
 # etcd-leader.timer. Secrets: host_key. Params: MEMBER_NAME, DATA_DIR, PEER_URL, PREFERRED_LEADER,
-# OTHER_ENDPOINTS (the other members' client URLs), ALL_ENDPOINTS, MEMBER_PEER_URLS (the configured
-# members). Peer and client traffic use TLS with client certificates signed by the platform CA.
+# OWN_ENDPOINT, OTHER_ENDPOINTS (the other members' client URLs), ALL_ENDPOINTS, MEMBER_PEER_URLS (the
+# configured members). Peer and client traffic use TLS with client certificates signed by the platform CA.
 #
 # Membership after bootstrap: a member without data (a new VM, or one rebuilt) whose cluster already
 # runs is added with `etcdctl member add` (its stale entry removed first) and started as
 # "existing"; members no longer in the configuration are removed once every configured one is
 # healthy. At bootstrap (no cluster answers yet) every member starts as "new".
+#
+# Restarts roll: the members' steps run one after the other, and a member whose peers are all
+# healthy restarts and waits until it is healthy again, so a changed configuration never costs
+# quorum. Settings etcd reads only at bootstrap (ETCD_INITIAL_*: the member list changes whenever a
+# member is replaced) restart nothing on a member that has data.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
@@ -22,6 +27,9 @@ install -d -m 0750 -o root -g etcd /etc/etcd/tls
 put ca.crt /etc/etcd/tls/ca.crt 0644 root:root
 put host.crt /etc/etcd/tls/host.crt 0644 root:root
 install_secret host_key /etc/etcd/tls/host.key 0640 root:etcd
+# What etcd uses once it has data: the defaults without comments and ETCD_INITIAL_* lines.
+effective() { grep -Ev '^(#|ETCD_INITIAL_)' "$1" 2>/dev/null || true; }
+old_effective=$(effective /etc/default/etcd)
 put etcd.default /etc/default/etcd 0644 root:root
 put join.dropin /etc/systemd/system/etcd.service.d/platform-join.conf 0644 root:root
 if file_changed /etc/systemd/system/etcd.service.d/platform-join.conf; then
@@ -62,8 +70,29 @@ if ! systemctl is-enabled --quiet etcd 2>/dev/null; then
   changed "enabled etcd"
 fi
 # etcd is Type=notify and reports ready only once the cluster has a leader, i.e. once a quorum of
-# members runs: start without blocking; Patroni's step waits (bounded) for quorum.
-if file_changed /etc/default/etcd /etc/etcd/tls/ca.crt /etc/etcd/tls/host.crt /etc/etcd/tls/host.key "$JOIN_ENV"; then
+# members runs: at bootstrap start without blocking; Patroni's step waits (bounded) for quorum.
+restart=0
+if file_changed /etc/etcd/tls/ca.crt /etc/etcd/tls/host.crt /etc/etcd/tls/host.key "$JOIN_ENV"; then
+  restart=1
+elif file_changed /etc/default/etcd; then
+  if [ -d "$DATA_DIR/member" ] && [ "$old_effective" = "$(effective /etc/default/etcd)" ]; then
+    changed "etcd not restarted: only bootstrap settings (ETCD_INITIAL_*) changed, unused once it has data"
+  else
+    restart=1
+  fi
+fi
+if [ "$restart" -eq 1 ] && systemctl is-active --quiet etcd && [ -d "$DATA_DIR/member" ] \
+   && { [ -z "$OTHER_ENDPOINTS" ] || ctl "$OTHER_ENDPOINTS" endpoint health >/dev/null 2>&1; }; then
+  # A running member whose peers are all healthy: a rolling restart, done only once it is back.
+  timeout 90 systemctl restart etcd || die "etcd did not come back within 90 s after its restart"
+  healthy=0
+  for _ in $(seq 1 30); do
+    if ctl "$OWN_ENDPOINT" endpoint health >/dev/null 2>&1; then healthy=1; break; fi
+    sleep 1
+  done
+  [ "$healthy" -eq 1 ] || die "etcd restarted but is not healthy after 30 s"
+  changed "restarted etcd (rolling: peers healthy, back healthy)"
+elif [ "$restart" -eq 1 ]; then
   systemctl restart --no-block etcd
   changed "restarted etcd"
 elif ! systemctl is-active --quiet etcd; then
