@@ -81,7 +81,10 @@ elif file_changed /etc/default/etcd; then
     restart=1
   fi
 fi
-if [ "$restart" -eq 1 ] && systemctl is-active --quiet etcd && [ -d "$DATA_DIR/member" ] \
+# A new CA does not roll: peers that trust only the old one would refuse this member once it runs
+# with the new one (and its step would wait in vain); all members take it within one apply instead.
+if [ "$restart" -eq 1 ] && ! file_changed /etc/etcd/tls/ca.crt && systemctl is-active --quiet etcd \
+   && [ -d "$DATA_DIR/member" ] \
    && { [ -z "$OTHER_ENDPOINTS" ] || ctl "$OTHER_ENDPOINTS" endpoint health >/dev/null 2>&1; }; then
   # A running member whose peers are all healthy: a rolling restart, done only once it is back.
   timeout 90 systemctl restart etcd || die "etcd did not come back within 90 s after its restart"
