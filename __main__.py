@@ -3,7 +3,7 @@
 import pulumi
 
 from components.platform import build_platform
-from components.settings import load_settings
+from components.settings.load import load_settings
 
 outputs = build_platform(load_settings())
 for name, value in outputs.items():

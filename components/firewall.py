@@ -7,17 +7,14 @@ Inbound traffic not matched by a rule is rejected (default deny). Pure: no Pulum
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from components.settings import Host, Settings
 
-# Groups a ServicePort can name. Host groups resolve to the members' private addresses;
-# "admin" resolves to ssh.adminSources; "any" to everywhere.
-GROUPS = (
-    "all", "k3sServers", "k3sAgents", "k3s", "postgres", "redis", "monitoring", "edge",
-    "etcd", "router", "admin", "any",
-)
+# A ServicePort names host groups: `all`, every role key and the groups roles belong to
+# (components/settings/model.py, ROLES), and the groups components define in their contracts
+# (e.g. `etcd`, `router`). Two more name address sets: "admin" is ssh.adminSources, "any" everywhere.
 
 
 @dataclass(frozen=True)
@@ -37,67 +34,39 @@ class Rule:
     sources: tuple[str, ...]  # sorted CIDRs; empty means from anywhere
 
 
-def group_hosts(settings: Settings, group: str) -> tuple[Host, ...]:
-    inv = settings.hosts
-    table: dict[str, tuple[Host, ...]] = {
-        "all": inv.all(),
-        "k3sServers": inv.k3s_servers,
-        "k3sAgents": inv.k3s_agents,
-        "k3s": inv.k3s_servers + inv.k3s_agents,
-        "postgres": inv.postgres,
-        "redis": inv.redis,
-        "monitoring": inv.monitoring,
-        "edge": inv.edge,
-        "etcd": settings.etcd_members(),
-        "router": settings.router_hosts(),
-    }
-    if group not in table:
-        raise ValueError(f"unknown host group {group!r}")
-    return table[group]
+def group_hosts(groups: Mapping[str, tuple[Host, ...]], group: str) -> tuple[Host, ...]:
+    if group not in groups:
+        raise ValueError(f"unknown host group {group!r}; known: {', '.join(sorted(groups))}")
+    return groups[group]
 
 
 def _cidr(ip: str) -> str:
     return f"{ip}/128" if ":" in ip else f"{ip}/32"
 
 
-def group_sources(settings: Settings, group: str) -> tuple[str, ...]:
+def group_sources(settings: Settings, groups: Mapping[str, tuple[Host, ...]], group: str) -> tuple[str, ...]:
     if group == "admin":
         return settings.ssh.admin_sources
     if group == "any":
         return ()
-    return tuple(_cidr(h.private_ip) for h in group_hosts(settings, group))
+    return tuple(_cidr(h.private_ip) for h in group_hosts(groups, group))
 
 
-def baseline_ports(settings: Settings) -> list[ServicePort]:
-    """Ports every platform VM has: SSH from the admins, node_exporter from monitoring."""
-    ports = [
-        ServicePort("ssh", settings.ssh.port, ("all",), ("admin",)),
-        ServicePort("node-exporter", 9100, ("all",), ("monitoring",)),
-    ]
-    if settings.k3s.enabled:
-        # K3s' own control-plane and overlay traffic (docs.k3s.io, "Inbound rules for K3s nodes").
-        ports += [
-            ServicePort("k3s-api", 6443, ("k3sServers",), ("k3s", "admin", "monitoring")),
-            ServicePort("k3s-etcd", (2379, 2380), ("k3sServers",), ("k3sServers",)),
-            ServicePort("kubelet", 10250, ("k3s",), ("k3s", "monitoring")),
-            ServicePort("flannel-vxlan", 8472, ("k3s",), ("k3s",), proto="udp"),
-            ServicePort("http", 80, ("k3s",), ("any",)),
-            ServicePort("https", 443, ("k3s",), ("any",)),
-        ]
-    return ports
-
-
-def firewall_matrix(settings: Settings, ports: Iterable[ServicePort]) -> dict[str, list[Rule]]:
-    """host name -> its inbound rules, in a stable order; a host only gets ports it listens on."""
+def firewall_matrix(
+    settings: Settings, ports: Iterable[ServicePort], component_groups: Mapping[str, tuple[Host, ...]] | None = None,
+) -> dict[str, list[Rule]]:
+    """host name -> its inbound rules, in a stable order; a host only gets ports it listens on.
+    `component_groups`: the host groups the components' contracts define (components/catalog.py)."""
+    groups = {**settings.hosts.groups(), **(component_groups or {})}
     matrix: dict[str, list[Rule]] = {h.name: [] for h in settings.hosts.all()}
     for sp in ports:
         port = f"{sp.port[0]}-{sp.port[1]}" if isinstance(sp.port, tuple) else str(sp.port)
         everyone = "any" in sp.sources
         sources: set[str] = set()
         for g in sp.sources:
-            sources.update(group_sources(settings, g))
+            sources.update(group_sources(settings, groups, g))
         for g in sp.on:
-            for h in group_hosts(settings, g):
+            for h in group_hosts(groups, g):
                 rule = Rule(sp.name, sp.proto, port, () if everyone else tuple(sorted(sources)))
                 if rule not in matrix[h.name]:
                     matrix[h.name].append(rule)

@@ -1,53 +1,47 @@
 """Composition of the whole platform from settings; `__main__.py` only exports what this returns.
 
 Kept apart from `__main__.py` so the tests, `scripts/render` and the lab run exactly the same
-composition under mocks.
+composition under mocks. The components come from one list (components/catalog.py): their
+contracts first (the firewall matrix, held packages and router listeners need all of them), then
+each plan is registered in order.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-from components.baseline import HostBaseline
-from components.firewall import ServicePort, baseline_ports, firewall_matrix
+from components import catalog
+from components.contract import scrape_jobs
+from components.deploy import Deployment
 from components.pki import InternalCA
-from components.postgres import PostgresHACluster
-from components.postgres.ports import ports as postgres_ports
-from components.redis import RedisSentinelCluster
-from components.redis.ports import ports as redis_ports
-from components.router import Router
 from components.settings import Settings
 from components.storage import Storage
 
 
-def service_ports(settings: Settings) -> list[ServicePort]:
-    """Every port the platform listens on, from every component, for the firewall matrix."""
-    return baseline_ports(settings) + postgres_ports(settings) + redis_ports(settings)
+def scrape_targets_output(settings: Settings) -> list[dict[str, Any]]:
+    """Every component's scrape jobs, for monitoring outside this stack (the `scrapeTargets` output)."""
+    out = []
+    for j in scrape_jobs(catalog.contracts(settings)):
+        job: dict[str, Any] = {"job": j.job, "scheme": j.scheme, "path": j.path,
+                               "targets": [{"address": t.address, "labels": dict(t.labels)} for t in j.targets]}
+        if j.tls_ca:
+            job["tlsCa"] = j.tls_ca
+            job["clientCert"] = j.client_cert
+        out.append(job)
+    return out
 
 
 def build_platform(settings: Settings) -> dict[str, Any]:
-    matrix = firewall_matrix(settings, service_ports(settings))
-    baselines = {
-        h.name: HostBaseline(settings, h, matrix[h.name]) for h in settings.hosts.all()
-    }
-    ready = {name: b.ready for name, b in baselines.items()}
+    contracts = catalog.contracts(settings)
     ca = InternalCA("platform-ca", f"platform {settings.stack} internal CA")
     storage = Storage(settings)
-    postgres = PostgresHACluster(settings, ca, ready, storage.backups.bucket)
-    redis = RedisSentinelCluster(settings, ready, ca, storage.backups)
-    router = Router(settings, ca.cert_pem, ready, [redis.router_section], redis.router_secrets)
-    return {
-        "postgresRouter": router.endpoint,
-        "postgresRouterReplicas": router.replica_endpoint,
-        "postgresPgbouncers": postgres.pgbouncers,
-        "postgresApps": postgres.apps,
-        "postgresCaCertificate": postgres.ca_certificate,
-        "postgresScrapeTargets": postgres.scrape_targets,
-        "redisSentinels": redis.sentinels,
-        "redisMasterName": redis.master_name,
-        "redisRouter": redis.router_endpoint,
-        "redisApps": redis.apps,
-        "redisScrapeTargets": redis.scrape_targets,
+    deployment = Deployment(settings, ca, storage.buckets)
+    outputs: dict[str, Any] = {}
+    for c in catalog.CATALOG:
+        component = importlib.import_module(c.module)
+        outputs.update(component.build(settings, c.plan(settings, contracts), deployment))
+    return outputs | {
         "s3Endpoint": settings.s3.endpoint,
         "buckets": {k: b.bucket for k, b in storage.buckets.items()},
         "preset": settings.preset,
@@ -56,5 +50,5 @@ def build_platform(settings: Settings) -> dict[str, Any]:
             for h in settings.hosts.all()
         },
         "sshUser": settings.ssh.user,
-        "baselineReady": sorted(baselines),
+        "scrapeTargets": scrape_targets_output(settings),
     }

@@ -21,7 +21,7 @@ from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 
 from components.settings import SECRET_KEYS
-from components.validation import NAMESPACE
+from components.settings.reader import NAMESPACE
 
 ROOT = Path(__file__).resolve().parent.parent
 # The SDK's marker for a secret value in wire form (inputs reach a mock like this).
@@ -148,7 +148,7 @@ def run_program(
 ) -> Run:
     """Run `build_platform` for `config` (+ `secrets`, stored as secret config) under mocks."""
     from components.platform import build_platform
-    from components.settings import load_settings
+    from components.settings.load import load_settings
 
     mocks = mocks or DryMocks()
     monitor = RecordingMonitor(mocks)

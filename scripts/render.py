@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     ap.add_argument("--out", required=True, type=Path, help="output directory (replaced)")
     args = ap.parse_args(argv)
-    from components.validation import SettingsError
+    from components.settings.reader import SettingsError
 
     try:
         return render(args.stack, args.out)

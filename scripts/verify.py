@@ -17,24 +17,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from components.settings import Host, parse_settings  # noqa: E402
-from scripts import verifylib  # noqa: E402
+from components import catalog, checks  # noqa: E402
+from components.checks import FAIL, PASS, SKIP, Context  # noqa: E402
+from components.settings import Host, Settings, parse_settings  # noqa: E402
 from scripts.program import PLACEHOLDER_SECRETS, stack_config, unwrap  # noqa: E402
-from scripts.verifylib import FAIL, PASS, SKIP, Context  # noqa: E402
-
-# Component check modules register themselves on import.
-CHECK_MODULES = ("baseline", "postgres", "redis")
 
 
-def load_checks() -> None:
+def load_checks(settings: Settings) -> None:
+    """Import every component's checks module (its contract names it); each registers its lines."""
     import importlib
 
-    for name in CHECK_MODULES:
-        try:
-            importlib.import_module(f"scripts.verifylib.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"scripts.verifylib.{name}":
-                raise
+    for contract in catalog.contracts(settings):
+        if contract.checks:
+            importlib.import_module(contract.checks)
 
 
 def make_context(stack: str, identity: str | None, outputs_file: str | None) -> Context:
@@ -65,9 +60,9 @@ def make_context(stack: str, identity: str | None, outputs_file: str | None) -> 
 
 def verify(stack: str, identity: str | None = None, outputs_file: str | None = None,
            groups: list[str] | None = None) -> dict[str, Any]:
-    load_checks()
     ctx = make_context(stack, identity, outputs_file)
-    results = verifylib.run_checks(ctx, groups)
+    load_checks(ctx.settings)
+    results = checks.run_checks(ctx, groups)
     counts = {s: sum(1 for _, r in results if r.status == s) for s in (PASS, FAIL, SKIP)}
     return {"verify": stack, "passed": counts[PASS], "failed": counts[FAIL], "skipped": counts[SKIP]}
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from components.settings import Host, Settings
 
-# Stateful services restart when their package is upgraded; on a database VM that is an
-# unplanned failover. They are upgraded deliberately, one node at a time, not by the timer.
-HELD_FROM_AUTO_UPGRADE = (
-    "postgresql-", "patroni", "etcd", "pgbouncer", "pgbackrest", "redis", "haproxy", "mariadb",
-)
+NODE_EXPORTER_PORT = 9100
 
 
 def render_hosts_block(settings: Settings) -> str:
@@ -38,8 +36,11 @@ def render_auto_upgrades() -> str:
     return 'APT::Periodic::Update-Package-Lists "1";\nAPT::Periodic::Unattended-Upgrade "1";\n'
 
 
-def render_unattended_upgrades() -> str:
-    held = "\n".join(f'    "{p}";' for p in HELD_FROM_AUTO_UPGRADE)
+def render_unattended_upgrades(held_packages: Sequence[str]) -> str:
+    """Stateful services restart when their package is upgraded; on a database VM that is an
+    unplanned failover. They are upgraded deliberately, one node at a time, not by the timer:
+    `held_packages` are the components' (Contract.held_packages)."""
+    held = "\n".join(f'    "{p}";' for p in held_packages)
     return (
         "// Rendered by the platform program (components/baseline/render.py).\n"
         "// Security updates install by themselves; stateful services are upgraded by hand, node by node.\n"
@@ -53,7 +54,7 @@ def render_unattended_upgrades() -> str:
 def render_node_exporter_defaults(host: Host) -> str:
     return (
         "# Rendered by the platform program. Listen on the private address only.\n"
-        f'ARGS="--web.listen-address={host.private_ip}:9100"\n'
+        f'ARGS="--web.listen-address={host.private_ip}:{NODE_EXPORTER_PORT}"\n'
     )
 
 

@@ -12,11 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from components.settings import Settings
-
-# Same values as components/postgres/render.py (not imported: that package imports this module).
-PATRONI_PORT = 8008
-PGBOUNCER_PORT = 6432
+from components.postgres.names import PATRONI_PORT, PGBOUNCER_PORT
+from components.settings import Host, Settings
 
 PRIMARY_PORT = 5000
 REPLICA_PORT = 5001
@@ -64,7 +61,7 @@ def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance
         "    default-server inter 1s fastinter 500ms downinter 1s fall 2 rise 1 "
         f"on-marked-down shutdown-sessions check-ssl verify required ca-file {CA_FILE}",
     ]
-    for h in settings.hosts.postgres:
+    for h in settings.hosts["postgres"]:
         lines.append(f"    server {h.name} {h.private_ip}:{PGBOUNCER_PORT} check verifyhost {h.name}")
     return lines
 
@@ -116,10 +113,17 @@ def render_haproxy(settings: Settings, extra_sections: Sequence[str] = ()) -> st
     return "\n".join(lines)
 
 
+def router_hosts(settings: Settings) -> tuple[Host, ...]:
+    """Where the database/Redis router runs: the edge VMs, or the K3s nodes that host it."""
+    if settings.router.placement == "vms":
+        return settings.hosts["edge"]
+    return settings.hosts["k3sServers"] + settings.hosts["k3sAgents"]
+
+
 def endpoint(settings: Settings, port: int = PRIMARY_PORT) -> str:
     """host:port clients use: the first edge VM, or the router Service inside K3s."""
-    if settings.router.placement == "vms" and settings.hosts.edge:
-        return f"{settings.hosts.edge[0].private_ip}:{port}"
+    if settings.router.placement == "vms" and settings.hosts["edge"]:
+        return f"{settings.hosts['edge'][0].private_ip}:{port}"
     return f"{K3S_SERVICE}:{port}"
 
 

@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from components.checks import Context  # noqa: E402
 from components.settings import Host, Settings  # noqa: E402
-from scripts.verifylib import Context  # noqa: E402
 
 PATRONI_CONFIG = "/etc/patroni/config.yml"
 

@@ -12,6 +12,7 @@ import secrets
 import time
 from typing import Any
 
+from components.postgres.names import etcd_members
 from scripts.drills.common import (
     PATRONI_CONFIG,
     DrillError,
@@ -37,7 +38,7 @@ RESTORE_PORT = 5499
 
 def members(lab: Lab, prefer: str | None = None) -> list[dict[str, Any]] | None:
     """`patronictl list` as JSON from the first database VM that answers (None when none does)."""
-    dbs = list(lab.settings.hosts.postgres)
+    dbs = list(lab.settings.hosts["postgres"])
     if prefer:
         dbs.sort(key=lambda h: h.name != prefer)
     for h in dbs:
@@ -86,7 +87,7 @@ def healthy(lab: Lab) -> dict[str, Any] | None:
     if not ms or not leader:
         return None
     replicas = [str(m["Member"]) for m in ms if m["Member"] != leader]
-    if len(replicas) != len(lab.settings.hosts.postgres) - 1:
+    if len(replicas) != len(lab.settings.hosts["postgres"]) - 1:
         return None
     if not all(is_replica(m) for m in ms if m["Member"] != leader):
         return None
@@ -154,7 +155,7 @@ def remediate(lab: Lab, old: str) -> list[str]:
 
 
 def etcd_healthy(lab: Lab) -> bool:
-    members_ = lab.settings.etcd_members()
+    members_ = etcd_members(lab.settings)
     eps = ",".join(f"https://{h.private_ip}:2379" for h in members_)
     cmd = (f"ETCDCTL_API=3 etcdctl --endpoints={eps} --cacert=/etc/etcd/tls/ca.crt --cert=/etc/etcd/tls/host.crt "
            "--key=/etc/etcd/tls/host.key --command-timeout=3s endpoint health -w json")
@@ -167,7 +168,7 @@ def etcd_healthy(lab: Lab) -> bool:
 
 
 def history_len(lab: Lab) -> int | None:
-    for h in lab.settings.hosts.postgres:
+    for h in lab.settings.hosts["postgres"]:
         p = lab.sudo(h, f"patronictl -c {PATRONI_CONFIG} history -f json", timeout=10)
         if p.returncode == 0:
             try:

@@ -326,7 +326,7 @@ class RedisLab:
 
     def cli(self, host: Any, *args: str, port: int | None = None, user: str = "exporter"
             ) -> tuple[int, str, str]:
-        from scripts.verifylib.redis import redis_cli
+        from components.redis.checks import redis_cli
 
         return redis_cli(self.ctx, host, *args, port=port or self.render.REDIS_PORT, user=user)
 
@@ -344,7 +344,7 @@ class RedisLab:
 
     def master(self) -> str | None:
         self.ctx.notes.pop("redis_master", None)
-        from scripts.verifylib.redis import current_master
+        from components.redis.checks import current_master
 
         return current_master(self.ctx)[0]
 
@@ -371,7 +371,7 @@ class RedisLab:
     def rejoined(self, host: Any) -> tuple[bool, str]:
         """The host's Redis is a replica with its link up and every Sentinel sees it as a healthy replica."""
         rc, out, _ = self.cli(host, "INFO", "replication")
-        from scripts.verifylib.redis import info_fields
+        from components.redis.checks import info_fields
 
         f = info_fields(out) if rc == 0 else {}
         if f.get("role") != "slave" or f.get("master_link_status") != "up":
@@ -693,7 +693,7 @@ def run_restore(lab: RedisLab) -> dict[str, Any]:
     """Seed known keys, take a backup (the backup unit on the master), restore the latest RDB from
     the bucket into a scratch instance with `platform-redis-restore` on the other data node, and
     compare: key counts with the source, and every seeded key present with its value."""
-    from scripts.verifylib.redis import BACKUP_UNIT
+    from components.redis.checks import BACKUP_UNIT
 
     master = lab.host_of(lab.master())
     others = [h for h in lab.data.values() if h.name != master.name]

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from components.router import render as router_render
+from components.router.render import router_hosts
 from scripts.drills.common import Lab
 from scripts.drills.postgres import wait_healthy
 
@@ -34,7 +35,7 @@ def lab(lab_up: dict[str, Any]) -> Iterator[Lab]:
 
 
 def server_status(lab: Lab, backend: str, server: str) -> str:
-    edge = lab.settings.router_hosts()[0]
+    edge = router_hosts(lab.settings)[0]
     p = lab.run(edge, ["python3", "-c", STATS, edge.private_ip, str(router_render.STATS_PORT)], timeout=20)
     assert p.returncode == 0, p.stderr
     for row in csv.DictReader(io.StringIO(p.stdout.lstrip("# "))):
@@ -70,7 +71,7 @@ def test_router_drops_a_replica_whose_pgbouncer_is_down_or_hung(lab: Lab) -> Non
     # Healthy: the router's checks (two listeners, one check a second each) leave no log line.
     before = int(lab.sudo(replica, f"wc -l < {LOG}").stdout.strip())
     time.sleep(10)
-    edge_ip = lab.settings.router_hosts()[0].private_ip
+    edge_ip = router_hosts(lab.settings)[0].private_ip
     new = lab.sudo(replica, f"tail -n +{before + 1} {LOG}").stdout.splitlines()
     probes = [ln for ln in new if f"@{edge_ip}:" in ln or "TLS handshake error" in ln]
     assert probes == [], "\n".join(probes[:5])

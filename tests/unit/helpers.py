@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.settings import PRESETS, Settings, parse_settings
-from components.validation import SettingsError
+from components.settings.reader import SettingsError
 from scripts.program import PLACEHOLDER_SECRETS, stack_config
 
 STACKS = ("mvp", "prod-ha", "lab")

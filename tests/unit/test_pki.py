@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from components.postgres.names import etcd_members
 from scripts.program import run_program
 from tests.unit.helpers import config, settings
 
@@ -13,7 +14,7 @@ def test_ca_and_host_certificates() -> None:
     assert all(k.inputs["algorithm"] == "ECDSA" and k.inputs["ecdsaCurve"] == "P256" for k in keys)
     csrs = {x.name: x for x in r.records if x.type == "tls:index/certRequest:CertRequest"}
     # One certificate per etcd member (database VMs + witness), issued once even if used by many steps.
-    assert sorted(csrs) == sorted(f"platform-ca-{h.name}-csr" for h in s.etcd_members())
+    assert sorted(csrs) == sorted(f"platform-ca-{h.name}-csr" for h in etcd_members(s))
     db1 = csrs["platform-ca-db-1-csr"].inputs
     assert db1["ipAddresses"] == ["127.0.0.1", "198.18.0.11"]
     assert db1["dnsNames"] == ["db-1", "localhost"]

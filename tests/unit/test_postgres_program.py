@@ -6,7 +6,7 @@ from itertools import pairwise
 
 import pytest
 
-from components.postgres import render
+from components.postgres.names import etcd_members
 from components.remote import read_bundle
 from components.router import render as router_render
 from scripts.program import is_secret, run_program
@@ -23,16 +23,12 @@ def steps(r):  # type: ignore[no-untyped-def]
     return {c.name: c for c in r.records if c.type == "command:remote:Command"}
 
 
-def test_ports_agree_between_router_and_postgres() -> None:
-    assert (router_render.PATRONI_PORT, router_render.PGBOUNCER_PORT) == (render.PATRONI_PORT, render.PGBOUNCER_PORT)
-
-
 def test_steps_per_host(run) -> None:  # type: ignore[no-untyped-def]
     stack, r = run
     s = settings(stack)
     by = steps(r)
-    dbs = [h.name for h in s.hosts.postgres]
-    members = [h.name for h in s.etcd_members()]
+    dbs = [h.name for h in s.hosts["postgres"]]
+    members = [h.name for h in etcd_members(s)]
     for m in members:
         assert f"{m}-etcd" in by
     for h in dbs:
@@ -43,7 +39,7 @@ def test_steps_per_host(run) -> None:  # type: ignore[no-untyped-def]
                                                         "databases")]
     assert len(ours) == len(members) + 5 * len(dbs) + 1  # "-exporter" also ends "-pgbouncer-exporter"
     routers = [n for n in by if n.endswith("-router")]
-    assert routers == ([f"{h.name}-router" for h in s.hosts.edge] if s.router.placement == "vms" else [])
+    assert routers == ([f"{h.name}-router" for h in s.hosts["edge"]] if s.router.placement == "vms" else [])
     clusters = [x for x in r.records if x.type == "platform:postgres:PostgresHACluster"]
     assert len(clusters) == 1
     assert all(by[n].parent == clusters[0].urn for n in ours)
@@ -53,9 +49,9 @@ def test_dependencies(run) -> None:  # type: ignore[no-untyped-def]
     stack, r = run
     s = settings(stack)
     by = steps(r)
-    etcd = {by[f"{m.name}-etcd"].urn for m in s.etcd_members()}
-    leader, *replicas = [h.name for h in s.hosts.postgres]
-    for h in s.hosts.postgres:
+    etcd = {by[f"{m.name}-etcd"].urn for m in etcd_members(s)}
+    leader, *replicas = [h.name for h in s.hosts["postgres"]]
+    for h in s.hosts["postgres"]:
         deps = set(by[f"{h.name}-postgres"].dependencies)
         assert etcd <= deps, "Patroni starts only after every etcd member's step"
         assert by[f"{h.name}-firewall"].urn in deps
@@ -67,10 +63,10 @@ def test_dependencies(run) -> None:  # type: ignore[no-untyped-def]
         deps = set(by[f"{name}-postgres"].dependencies)
         assert by[f"{leader}-postgres"].urn in deps and by[f"{leader}-pgbackrest"].urn in deps
     assert by[f"{leader}-postgres"].urn in by[f"{leader}-databases"].dependencies
-    for m in s.etcd_members():
+    for m in etcd_members(s):
         assert by[f"{m.name}-firewall"].urn in by[f"{m.name}-etcd"].dependencies
     # etcd members one after the other, so that restarts roll instead of costing quorum.
-    members = [m.name for m in s.etcd_members()]
+    members = [m.name for m in etcd_members(s)]
     for prev, nxt in pairwise(members):
         assert by[f"{prev}-etcd"].urn in by[f"{nxt}-etcd"].dependencies
 
@@ -133,17 +129,17 @@ def test_outputs(run) -> None:  # type: ignore[no-untyped-def]
     out = r.outputs
     assert set(out["postgresApps"]) == set(s.postgres.databases)
     assert out["postgresRouter"] == router_render.endpoint(s)
-    assert set(out["postgresPgbouncers"]) == {h.name for h in s.hosts.postgres}
+    assert set(out["postgresPgbouncers"]) == {h.name for h in s.hosts["postgres"]}
     assert "BEGIN CERTIFICATE" in out["postgresCaCertificate"]
-    assert len(out["postgresScrapeTargets"]["postgres_exporter"]) == len(s.hosts.postgres)
-    assert out["postgresScrapeTargets"]["pgbouncer_exporter"] == [f"{h.private_ip}:9127" for h in s.hosts.postgres]
+    assert len(out["postgresScrapeTargets"]["postgres_exporter"]) == len(s.hosts["postgres"])
+    assert out["postgresScrapeTargets"]["pgbouncer_exporter"] == [f"{h.private_ip}:9127" for h in s.hosts["postgres"]]
     assert out["postgresApps"]["odoo"]["user"] == "odoo"
 
 
 def test_password_outputs_are_secret() -> None:
     import pulumi
 
-    from components.postgres import PostgresHACluster
+    from components.postgres.component import PostgresHACluster
 
     captured: dict[str, PostgresHACluster] = {}
     orig = PostgresHACluster.__init__
@@ -169,7 +165,7 @@ def test_pgbouncer_exporter_step(run) -> None:  # type: ignore[no-untyped-def]
     stack, r = run
     s = settings(stack)
     by = steps(r)
-    for h in s.hosts.postgres:
+    for h in s.hosts["postgres"]:
         c = by[f"{h.name}-pgbouncer-exporter"]
         assert c.parent == by[f"{h.name}-pgbouncer"].parent
         assert is_secret(c.inputs["stdin"])
@@ -186,7 +182,7 @@ def test_pgbouncer_exporter_step(run) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_firewall_opens_the_pgbouncer_exporter_to_monitoring_only() -> None:
-    from components.postgres.ports import ports
+    from components.postgres.contract import ports
 
     s = settings("lab")
     by_name = {p.name: p for p in ports(s)}
@@ -196,7 +192,7 @@ def test_firewall_opens_the_pgbouncer_exporter_to_monitoring_only() -> None:
     r = run_program("lab", config("lab"))
     fw = {x.name: read_bundle(x.inputs["stdin"])["files/platform.nft"] for x in r.records
           if x.type == "command:remote:Command" and x.name.endswith("-firewall")}
-    mon = s.hosts.monitoring[0].private_ip
+    mon = s.hosts["monitoring"][0].private_ip
     for h in s.hosts.all():
         rules = [ln for ln in fw[f"{h.name}-firewall"].splitlines() if "dport 9127" in ln]
         if h.role == "postgres":

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from components.postgres import render
+from components.postgres.names import etcd_members
 from tests.unit.helpers import settings
 
 PATRONIS = [p for p in ("/usr/bin/patroni", "/tmp/patroni-3.2.2/bin/patroni", "/tmp/patroni-4.0.4/bin/patroni")
@@ -32,12 +33,12 @@ def all_files(stack: str) -> dict[str, str]:
              "dbs": render.render_databases(s.postgres.databases), "appdb": render.render_app_db_sql(),
              "pgbouncer-exporter-pgpass": render.render_pgbouncer_exporter_pgpass(),
              "pgbouncer-exporter-unit": render.render_pgbouncer_exporter_unit()}
-    for h in s.hosts.postgres:
+    for h in s.hosts["postgres"]:
         files[f"patroni-{h.name}"] = render.render_patroni(s, h)
         files[f"pgbouncer-{h.name}"] = render.render_pgbouncer(s, h)
         files[f"exporter-{h.name}"] = render.render_exporter_defaults(h)
         files[f"pgbouncer-exporter-{h.name}"] = render.render_pgbouncer_exporter(h)
-    for h in s.etcd_members():
+    for h in etcd_members(s):
         files[f"etcd-{h.name}"] = render.render_etcd(s, h)
     return files
 
@@ -55,7 +56,7 @@ def test_no_secret_value_in_any_file_only_placeholders(stack: str) -> None:
 def test_timing_profile_and_synchronous_mode() -> None:
     for stack, sync in (("mvp", False), ("prod-ha", True), ("lab", True)):
         s = settings(stack)
-        cfg = yaml.safe_load(render.render_patroni(s, s.hosts.postgres[0]))
+        cfg = yaml.safe_load(render.render_patroni(s, s.hosts["postgres"][0]))
         dcs = cfg["bootstrap"]["dcs"]
         assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (20, 5, 5)
         assert dcs["primary_start_timeout"] == 10
@@ -73,10 +74,10 @@ def test_timing_profile_and_synchronous_mode() -> None:
 
 def test_etcd_members_include_the_witness() -> None:
     s = settings("prod-ha")
-    cfg = yaml.safe_load(render.render_patroni(s, s.hosts.postgres[1]))
+    cfg = yaml.safe_load(render.render_patroni(s, s.hosts["postgres"][1]))
     assert cfg["etcd3"]["hosts"] == ["192.0.2.21:2379", "192.0.2.22:2379", "192.0.2.41:2379"]
     assert cfg["etcd3"]["protocol"] == "https"
-    etcd = render.render_etcd(s, s.hosts.monitoring[0])
+    etcd = render.render_etcd(s, s.hosts["monitoring"][0])
     assert ('ETCD_INITIAL_CLUSTER="db-1=https://192.0.2.21:2380,db-2=https://192.0.2.22:2380,'
             'mon-1=https://192.0.2.41:2380"') in etcd
     assert 'ETCD_CLIENT_CERT_AUTH="true"' in etcd and 'ETCD_PEER_CLIENT_CERT_AUTH="true"' in etcd
@@ -87,19 +88,19 @@ def test_etcd_members_include_the_witness() -> None:
 
 def test_etcd_step_knows_its_peers_for_joining_and_pruning() -> None:
     s = settings("prod-ha")
-    p = render.etcd_step_params(s, s.hosts.monitoring[0])
+    p = render.etcd_step_params(s, s.hosts["monitoring"][0])
     assert p["MEMBER_NAME"] == "mon-1" and p["PEER_URL"] == "https://192.0.2.41:2380"
     assert p["OTHER_ENDPOINTS"] == "https://192.0.2.21:2379,https://192.0.2.22:2379"
     assert p["OWN_ENDPOINT"] == "https://192.0.2.41:2379"
     assert p["ALL_ENDPOINTS"].split(",")[-1] == "https://192.0.2.41:2379"
     assert p["MEMBER_PEER_URLS"] == "https://192.0.2.21:2380,https://192.0.2.22:2380,https://192.0.2.41:2380"
-    assert p["DATA_DIR"] in render.render_etcd(s, s.hosts.monitoring[0])
+    assert p["DATA_DIR"] in render.render_etcd(s, s.hosts["monitoring"][0])
     # The join settings override the bootstrap ones only where a join wrote them.
     assert "EnvironmentFile=-/etc/etcd/join.env" in render.render_etcd_join_dropin()
-    assert render.etcd_step_params(settings("mvp"), settings("mvp").hosts.postgres[0])["OTHER_ENDPOINTS"] == ""
+    assert render.etcd_step_params(settings("mvp"), settings("mvp").hosts["postgres"][0])["OTHER_ENDPOINTS"] == ""
     # Only the witness keeps the raft leader, by a timer.
     assert p["PREFERRED_LEADER"] == "1"
-    assert render.etcd_step_params(s, s.hosts.postgres[0])["PREFERRED_LEADER"] == "0"
+    assert render.etcd_step_params(s, s.hosts["postgres"][0])["PREFERRED_LEADER"] == "0"
     units = render.render_etcd_leader_units()
     assert "ExecStart=/usr/local/sbin/platform-etcd-leader" in units["etcd-leader.service"]
     assert "OnUnitActiveSec=30s" in units["etcd-leader.timer"]
@@ -107,7 +108,7 @@ def test_etcd_step_knows_its_peers_for_joining_and_pruning() -> None:
 
 def test_patroni_tls_archive_and_replica_methods() -> None:
     s = settings("lab")
-    cfg = yaml.safe_load(render.render_patroni(s, s.hosts.postgres[0]))
+    cfg = yaml.safe_load(render.render_patroni(s, s.hosts["postgres"][0]))
     params = cfg["postgresql"]["parameters"]
     assert params["ssl"] == "on" and cfg["restapi"]["certfile"] and cfg["restapi"]["cafile"]
     assert params["archive_mode"] == "on"
@@ -128,8 +129,8 @@ def test_patroni_tls_archive_and_replica_methods() -> None:
 
 def test_memory_parameters_follow_the_vm_size() -> None:
     lab, prod = settings("lab"), settings("prod-ha")
-    small = yaml.safe_load(render.render_patroni(lab, lab.hosts.postgres[0]))["postgresql"]["parameters"]
-    big = yaml.safe_load(render.render_patroni(prod, prod.hosts.postgres[0]))["postgresql"]["parameters"]
+    small = yaml.safe_load(render.render_patroni(lab, lab.hosts["postgres"][0]))["postgresql"]["parameters"]
+    big = yaml.safe_load(render.render_patroni(prod, prod.hosts["postgres"][0]))["postgresql"]["parameters"]
     assert small["shared_buffers"] == "256MB" and big["shared_buffers"] == "2048MB"
     assert big["effective_cache_size"] == "6144MB"
     assert yaml.safe_load(render.render_dcs(prod))["postgresql"]["parameters"]["max_connections"] == 256
@@ -138,7 +139,7 @@ def test_memory_parameters_follow_the_vm_size() -> None:
 def test_pgbouncer_pool_modes_and_auth() -> None:
     s = settings("prod-ha", postgres={"etcdWitness": "mon-1", "poolMode": "transaction",
                                       "poolModeOverrides": {"odoo": "session"}, "extraDatabases": ["reports"]})
-    ini = render.render_pgbouncer(s, s.hosts.postgres[0])
+    ini = render.render_pgbouncer(s, s.hosts["postgres"][0])
     assert "odoo = host=/var/run/postgresql port=5432 dbname=odoo pool_mode=session" in ini
     assert "nextcloud = host=/var/run/postgresql port=5432 dbname=nextcloud pool_mode=transaction" in ini
     assert "reports = " in ini
@@ -146,7 +147,7 @@ def test_pgbouncer_pool_modes_and_auth() -> None:
                  "pool_mode = transaction", "unix_socket_dir = /var/run/pgbouncer", "stats_users = postgres_exporter",
                  "client_tls_sslmode = require", "listen_addr = 192.0.2.21,127.0.0.1"):
         assert line in ini.splitlines(), line
-    assert "pool_mode = session" in render.render_pgbouncer(settings("mvp"), settings("mvp").hosts.postgres[0])
+    assert "pool_mode = session" in render.render_pgbouncer(settings("mvp"), settings("mvp").hosts["postgres"][0])
 
 
 def test_pgbackrest_conf() -> None:
@@ -194,7 +195,7 @@ def _validatable(stack: str) -> tuple[str, socket.socket]:
     """Patroni's validator probes addresses: listen ports must be free and etcd must accept TCP.
     Point them at loopback (a listening socket stands in for etcd); everything else is as rendered."""
     s = settings(stack)
-    cfg = yaml.safe_load(render.render_patroni(s, s.hosts.postgres[0]).replace("{{secret:", "x").replace("}}", ""))
+    cfg = yaml.safe_load(render.render_patroni(s, s.hosts["postgres"][0]).replace("{{secret:", "x").replace("}}", ""))
     etcd = socket.socket()
     etcd.bind(("127.0.0.1", 0))
     etcd.listen()
@@ -257,7 +258,7 @@ def test_exporter_dsn_is_a_url_so_the_exporter_masks_it_in_logs() -> None:
     from tests.unit.helpers import settings as mk
 
     s = mk("lab")
-    text = render.render_exporter_defaults(s.hosts.postgres[0])
+    text = render.render_exporter_defaults(s.hosts["postgres"][0])
     assert "DATA_SOURCE_NAME='postgresql://postgres_exporter:{{secret:" in text
     assert "password=" not in text
 
@@ -268,7 +269,7 @@ def test_exporter_dsn_is_a_url_so_the_exporter_masks_it_in_logs() -> None:
 @pytest.mark.parametrize("stack", ["mvp", "prod-ha", "lab"])
 def test_pgbouncer_exporter_reads_the_admin_console_over_the_socket(stack: str) -> None:
     s = settings(stack)
-    for h in s.hosts.postgres:
+    for h in s.hosts["postgres"]:
         conf = render.render_pgbouncer_exporter(h).splitlines()
         ini = render.render_pgbouncer(s, h).splitlines()
         # Metrics on the private address only, on the exporter's own port.
@@ -333,7 +334,7 @@ class RealPgBouncer:
 
     def __init__(self, password: str, ini_edits: tuple[tuple[str, str], ...] = ()) -> None:
         self.settings = settings("lab")
-        self.host = dataclasses.replace(self.settings.hosts.postgres[0], private_ip="127.0.0.1")
+        self.host = dataclasses.replace(self.settings.hosts["postgres"][0], private_ip="127.0.0.1")
         self.port = _free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="platform-pgb-"))
         self.password = password

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from components.remote import read_bundle
-from components.validation import SettingsError
+from components.settings.reader import SettingsError
 from scripts.program import SECRET_SIG, DryMocks, is_secret, run_program
 from tests.unit.helpers import STACKS, config
 

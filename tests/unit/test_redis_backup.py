@@ -37,7 +37,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         s = loopback_settings()
-        host = s.hosts.redis[0]
+        host = s.hosts["redis"][0]
         s3_port = free_port(23500)
         procs.append(subprocess.Popen([str(MOTO), "-H", "127.0.0.1", "-p", str(s3_port)],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))

@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from components.redis import render
-from components.settings import Host, Settings
+from components.settings import Host, Inventory, Settings
 from tests.unit.helpers import settings as make_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,7 +126,7 @@ def loopback_settings() -> Settings:
         for i, ip in enumerate(IPS)
     )
     redis = dataclasses.replace(base.redis, down_after_ms=1000, failover_timeout_ms=5000, quorum=2)
-    return dataclasses.replace(base, hosts=dataclasses.replace(base.hosts, redis=hosts), redis=redis)
+    return dataclasses.replace(base, hosts=Inventory(roles={**base.hosts.roles, "redis": hosts}), redis=redis)
 
 
 SECRETS = {
@@ -180,7 +180,7 @@ class Cluster:
         return resp(addr, *commands, timeout=timeout, ctx=self.ctx)
 
     def host(self, i: int) -> Host:
-        return self.settings.hosts.redis[i]
+        return self.settings.hosts["redis"][i]
 
     def redis_addr(self, i: int) -> tuple[str, int]:
         return (IPS[i], self.redis_port)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from components.cron import cron_to_oncalendar
 from components.redis import render
-from components.redis.ports import ports
-from components.redis.schedule import cron_to_oncalendar
+from components.redis.contract import contract, ports
 from components.settings import Settings
 from tests.unit.helpers import settings
 
@@ -29,7 +29,7 @@ def with_redis(s: Settings, **changes: Any) -> Settings:
 
 def all_texts(s: Settings) -> dict[str, str]:
     out: dict[str, str] = {"router": render.router_section(s), "s3cfg": render.render_s3cfg(s)}
-    for h in s.hosts.redis:
+    for h in s.hosts["redis"]:
         out[f"redis.conf:{h.name}"] = render.render_redis_conf(s, h)
         out[f"sentinel.conf:{h.name}"] = render.render_sentinel_conf(s, h)
         out[f"guard.env:{h.name}"] = render.render_guard_env(s, h)
@@ -49,7 +49,7 @@ def test_topology_per_preset() -> None:
 
 def test_redis_conf_carries_the_settings() -> None:
     s = with_redis(settings("prod-ha"), maxmemory_mb=777, maxmemory_policy="allkeys-lfu")
-    h = s.hosts.redis[1]
+    h = s.hosts["redis"][1]
     conf = render.render_redis_conf(s, h)
     lines = conf.splitlines()
     for want in ("bind 192.0.2.32 127.0.0.1", "protected-mode yes", "port 6379", "appendonly yes",
@@ -80,19 +80,19 @@ def test_acl_users() -> None:
 
 def test_sentinel_conf() -> None:
     s = with_redis(settings("prod-ha"), down_after_ms=2000, failover_timeout_ms=30000, master_name="cache")
-    conf = render.render_sentinel_conf(s, s.hosts.redis[2]).splitlines()
+    conf = render.render_sentinel_conf(s, s.hosts["redis"][2]).splitlines()
     for want in ("sentinel monitor cache 192.0.2.31 6379 2", "sentinel auth-user cache sentinel",
                  "sentinel auth-pass cache {{secret:redis_sentinel}}",
                  "sentinel down-after-milliseconds cache 2000", "sentinel failover-timeout cache 30000",
                  "sentinel announce-ip 192.0.2.33", "port 26379", "bind 192.0.2.33 127.0.0.1"):
         assert want in conf, want
     assert "sentinel monitor platform 192.0.2.31 6379 1" in render.render_sentinel_conf(
-        settings("mvp"), settings("mvp").hosts.redis[0])
+        settings("mvp"), settings("mvp").hosts["redis"][0])
 
 
 def test_guard_env_names_all_sentinels_and_the_initial_master() -> None:
     s = settings("prod-ha")
-    env = render.render_guard_env(s, s.hosts.redis[1])
+    env = render.render_guard_env(s, s.hosts["redis"][1])
     assert "SENTINELS='192.0.2.31:26379 192.0.2.32:26379 192.0.2.33:26379'" in env
     assert "INITIAL_MASTER=192.0.2.31:6379" in env and "SELF_IP=192.0.2.32" in env
     assert f"FAILOVER_WAIT={max(15, 3 * s.redis.down_after_ms // 1000 + 5)}" in env  # 3 x down-after + 5, >= 15
@@ -101,7 +101,7 @@ def test_guard_env_names_all_sentinels_and_the_initial_master() -> None:
 
 def test_tls_settings() -> None:
     s = with_redis(settings("prod-ha"), tls=True)
-    h = s.hosts.redis[0]
+    h = s.hosts["redis"][0]
     conf = render.render_redis_conf(s, h).splitlines()
     assert "port 0" in conf and "tls-port 6379" in conf and "tls-replication yes" in conf
     sconf = render.render_sentinel_conf(s, h).splitlines()
@@ -128,12 +128,12 @@ def test_no_secret_values_only_known_placeholders(stack: str) -> None:
 
 def test_exporters_and_scrape_targets() -> None:
     s = settings("prod-ha")
-    h = s.hosts.redis[0]
+    h = s.hosts["redis"][0]
     ex = render.render_exporter_defaults(s, h)
     assert "--redis.user=exporter" in ex and "--web.listen-address=192.0.2.31:9121" in ex
     assert "REDIS_PASSWORD={{secret:redis_exporter}}" in ex
     assert "127.0.0.1:26379" in render.render_sentinel_exporter_defaults(s, h)
-    assert render.scrape_targets(s) == {
+    assert {j.job: j.addresses() for j in contract(s).scrape_jobs} == {
         "redis": ["192.0.2.31:9121", "192.0.2.32:9121"],
         "sentinel": ["192.0.2.31:9122", "192.0.2.32:9122", "192.0.2.33:9122"],
     }
@@ -144,7 +144,7 @@ def test_backup_rendering() -> None:
     cfg = render.render_s3cfg(s)
     assert "host_base = 198.18.0.1:9443" in cfg and "host_bucket = 198.18.0.1:9443" in cfg
     assert "ca_certs_file = \n" in cfg
-    env = render.render_backup_env(s, s.hosts.redis[0])
+    env = render.render_backup_env(s, s.hosts["redis"][0])
     assert "BUCKET=platform-lab-backups" in env and "PREFIX=redis/platform/" in env and "RETENTION_DAYS=3" in env
     timer = render.render_backup_units(s)["platform-redis-backup.timer"]
     assert "OnCalendar=*-*-* 00/6:00:00" in timer and "Persistent=true" in timer

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from components.router import endpoint, render
+from components.router import render
+from components.router.render import endpoint
 from tests.unit.helpers import settings
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from components.postgres.names import etcd_members
 from components.settings import parse_settings
 from tests.unit.helpers import STACKS, config, problems, settings
 
@@ -12,22 +13,22 @@ from tests.unit.helpers import STACKS, config, problems, settings
 def test_example_stacks_are_valid(stack: str) -> None:
     s = settings(stack)
     assert s.stack == stack
-    assert s.hosts.postgres and s.hosts.redis and s.hosts.monitoring
+    assert s.hosts["postgres"] and s.hosts["redis"] and s.hosts["monitoring"]
 
 
 def test_presets_choose_sizing_and_keys_override() -> None:
     mvp, ha = settings("mvp"), settings("prod-ha")
     assert (mvp.postgres.synchronous, ha.postgres.synchronous) == (False, True)
     assert (mvp.redis.quorum, ha.redis.quorum) == (1, 2)
-    assert ha.hosts.postgres[0].memory_mb == 8192
+    assert ha.hosts["postgres"][0].memory_mb == 8192
     over = settings("prod-ha", postgres={"etcdWitness": "mon-1", "synchronous": False})
     assert over.postgres.synchronous is False
 
 
 def test_prod_ha_has_three_etcd_members_with_witness() -> None:
     s = settings("prod-ha")
-    assert [h.name for h in s.etcd_members()] == ["db-1", "db-2", "mon-1"]
-    assert [h.name for h in settings("mvp").etcd_members()] == ["db-1"]
+    assert [h.name for h in etcd_members(s)] == ["db-1", "db-2", "mon-1"]
+    assert [h.name for h in etcd_members(settings("mvp"))] == ["db-1"]
 
 
 def test_unknown_top_level_key() -> None:

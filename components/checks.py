@@ -1,7 +1,7 @@
 """The verification checklist as code: each check prints PASS / FAIL / SKIP with its evidence.
 
 A check is a function `fn(ctx) -> list[Row]` registered with `@check(group, title)`; component
-modules (`scripts/verifylib/<component>.py`) add their own lines. Checks run from the operator's
+modules (`components/<component>/checks.py`, named by each contract) add their own lines. Checks run from the operator's
 machine and reach hosts over SSH as the deploy user, against the lab or real VMs alike.
 """
 

@@ -16,9 +16,11 @@ import tempfile
 import time
 from typing import Any
 
+from components.checks import FAIL, PASS, SKIP, Context, Row, check, first_line
 from components.postgres import render as pg_render
+from components.postgres.names import etcd_members
+from components.router.render import router_hosts
 from components.settings import Host
-from scripts.verifylib import FAIL, PASS, SKIP, Context, Row, check, first_line
 
 PATRONI_CONFIG = "/etc/patroni/config.yml"
 SOCKET = "/var/run/postgresql"
@@ -26,7 +28,7 @@ LAG_LIMIT = 1024 * 1024
 
 
 def _dbs(ctx: Context) -> tuple[Host, ...]:
-    return ctx.settings.hosts.postgres
+    return ctx.settings.hosts["postgres"]
 
 
 def _members(ctx: Context) -> tuple[Host | None, list[dict[str, Any]]]:
@@ -121,7 +123,7 @@ def pgbouncer_accepting(ctx: Context) -> list[Row]:
 def _router_client(ctx: Context) -> tuple[str, Host | None]:
     """Where psql runs for router checks: an edge VM that has psql (to its own router), else this
     machine (an admin source, allowed to the router)."""
-    for h in ctx.settings.router_hosts():
+    for h in router_hosts(ctx.settings):
         if ctx.run(h, "command -v psql >/dev/null").returncode == 0:
             return h.name, h
     if shutil.which("psql"):
@@ -218,7 +220,7 @@ def full_backup(ctx: Context) -> list[Row]:
 
 @check("postgres", "postgres_exporter up (from monitoring)")
 def exporter_up(ctx: Context) -> list[Row]:
-    mon = ctx.settings.hosts.monitoring[0]
+    mon = ctx.settings.hosts["monitoring"][0]
     rows = []
     for h in _dbs(ctx):
         # Up to 3 scrapes, 1 s apart: the exporter keeps one connection, and the first scrape after
@@ -239,7 +241,7 @@ def pgbouncer_exporter_up(ctx: Context) -> list[Row]:
     """prometheus-pgbouncer-exporter has no `up` metric: `pgbouncer_databases` (SHOW LISTS) is
     served only after it read PgBouncer's admin console, and counts the app databases of
     pgbouncer.ini plus the admin console itself."""
-    mon = ctx.settings.hosts.monitoring[0]
+    mon = ctx.settings.hosts["monitoring"][0]
     want = len(ctx.settings.postgres.databases) + 1
     rows = []
     for h in _dbs(ctx):
@@ -263,7 +265,7 @@ def tls_enforced(ctx: Context) -> list[Row]:
     """From another database VM (allowed through the firewall): without TLS pg_hba rejects the
     connection; with TLS the same connection reaches password authentication."""
     dbs = _dbs(ctx)
-    sources = list(dbs) + list(ctx.settings.etcd_members())
+    sources = list(dbs) + list(etcd_members(ctx.settings))
     rows = []
     for target in dbs:
         src = next((h for h in sources if h.name != target.name), None)
@@ -295,8 +297,8 @@ def _tcp(ctx: Context, src: Host, ip: str, port: int) -> str:
 
 
 @check("postgres", "etcd: every member healthy, raft leader on the witness")
-def etcd_members(ctx: Context) -> list[Row]:
-    members = ctx.settings.etcd_members()
+def etcd_members_healthy(ctx: Context) -> list[Row]:
+    members = etcd_members(ctx.settings)
     eps = ",".join(f"https://{h.private_ip}:2379" for h in members)
     src = members[0]
     witness = ctx.settings.postgres.etcd_witness
@@ -325,8 +327,8 @@ def etcd_members(ctx: Context) -> list[Row]:
 @check("postgres", "firewall: 5432/6432 refuse other VMs")
 def firewall_db(ctx: Context) -> list[Row]:
     """At the same moment a port answers an allowed source and is refused to a non-allowed one."""
-    allowed_5432 = {h.name for h in ctx.settings.etcd_members()}
-    allowed_6432 = {h.name for h in ctx.settings.router_hosts()}
+    allowed_5432 = {h.name for h in etcd_members(ctx.settings)}
+    allowed_6432 = {h.name for h in router_hosts(ctx.settings)}
     others = [h for h in ctx.settings.hosts.all()
               if h.name not in allowed_5432 | allowed_6432 and h.role not in ("k3sServers", "k3sAgents")]
     if not others:

@@ -1,31 +1,45 @@
-"""Stack configuration -> validated, typed, frozen settings.
+"""Stack configuration (plain values) -> validated, typed, frozen settings. Pure: no Pulumi imports.
 
-`parse_settings` is pure (plain values in, dataclasses out) and is what the tests exercise;
-`load_settings` reads the Pulumi config of the running stack, rejects keys this program does not
-know, and attaches the secret values as Pulumi secrets. Both run before any resource is
-registered, so a bad configuration touches nothing. Every key is documented in README.md
-("Configuration reference"); the defaults per preset are in `PRESETS` below.
+`parse_settings` is what the program (through `components.settings.load`), `scripts/render`,
+`scripts/verify` and the tests run. Every problem is collected and reported at once, naming the
+config key, before any resource is registered. Every key is documented in README.md
+("Configuration reference"); the defaults per preset are in `presets.py`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
-import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-import pulumi
+from components.cron import cron_to_oncalendar
+from components.settings.model import (
+    ALWAYS,
+    APPS,
+    POSTGRES_APPS,
+    REDIS_APPS,
+    ROLE_KEYS,
+    ROLES,
+    SECRET_KEYS,
+    WITH_K3S,
+    WITH_ROUTER_VMS,
+    AppSettings,
+    BackupSchedule,
+    Host,
+    Inventory,
+    K3sSettings,
+    MonitoringSettings,
+    PostgresSettings,
+    RedisSettings,
+    RouterSettings,
+    S3Buckets,
+    S3Settings,
+    Settings,
+    SshSettings,
+)
+from components.settings.presets import PRESETS, Preset
+from components.settings.reader import Reader, SettingsError, key_name
 
-from components.validation import NAMESPACE, Reader, SettingsError, key_name
-
-ROLES = ("k3sServers", "k3sAgents", "postgres", "redis", "monitoring", "edge")
-APPS = ("nextcloud", "odoo", "keycloak", "mautic")
-# Apps that keep their data in PostgreSQL. Mautic supports only MySQL/MariaDB (DESIGN.md).
-POSTGRES_APPS = ("nextcloud", "odoo", "keycloak")
-# Apps that use Redis and so get their own ACL user and key prefix.
-REDIS_APPS = ("nextcloud", "mautic")
 POOL_MODES = ("session", "transaction", "statement")
 REDIS_POLICIES = (
     "noeviction", "allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu",
@@ -34,215 +48,27 @@ REDIS_POLICIES = (
 NAME_RE = r"[a-z][a-z0-9-]{0,62}"
 DB_NAME_RE = r"[a-z][a-z0-9_]{0,62}"
 CRON_RE = r"(\S+\s+){4}\S+"
-SECRET_KEYS = ("sshPrivateKey", "s3AccessKey", "s3SecretKey")
 TOP_LEVEL_KEYS = (
     "preset", "domain", "acmeEmail", "ssh", "hosts", "postgres", "redis", "monitoring", "s3",
     "k3s", "router", "mariadb", "apps",
 ) + SECRET_KEYS
 
 
-@dataclass(frozen=True)
-class Preset:
-    """Sizing defaults; every field can be overridden by an explicit config key."""
-
-    min_hosts: Mapping[str, int]
-    memory_mb: Mapping[str, int]
-    cpus: Mapping[str, int]
-    postgres_synchronous: bool
-    redis_quorum: int
-
-
-PRESETS: dict[str, Preset] = {
-    "mvp": Preset(
-        min_hosts={"k3sServers": 1, "postgres": 1, "redis": 1, "monitoring": 1},
-        memory_mb={"k3sServers": 8192, "k3sAgents": 8192, "postgres": 4096, "redis": 2048,
-                   "monitoring": 4096, "edge": 1024},
-        cpus={"k3sServers": 4, "k3sAgents": 4, "postgres": 2, "redis": 1, "monitoring": 2, "edge": 1},
-        postgres_synchronous=False,
-        redis_quorum=1,
-    ),
-    "prod-ha": Preset(
-        min_hosts={"k3sServers": 3, "postgres": 2, "redis": 3, "monitoring": 1},
-        memory_mb={"k3sServers": 8192, "k3sAgents": 16384, "postgres": 8192, "redis": 4096,
-                   "monitoring": 8192, "edge": 2048},
-        cpus={"k3sServers": 4, "k3sAgents": 8, "postgres": 4, "redis": 2, "monitoring": 4, "edge": 2},
-        postgres_synchronous=True,
-        redis_quorum=2,
-    ),
-}
-
-
-@dataclass(frozen=True)
-class Host:
-    name: str
-    role: str
-    public_ip: str
-    private_ip: str
-    host_key: str | None
-    memory_mb: int
-    cpus: int
-
-
-@dataclass(frozen=True)
-class SshSettings:
-    user: str
-    port: int
-    admin_sources: tuple[str, ...]
-    dial_error_limit: int
-    per_dial_timeout: int
-
-
-@dataclass(frozen=True)
-class Inventory:
-    k3s_servers: tuple[Host, ...]
-    k3s_agents: tuple[Host, ...]
-    postgres: tuple[Host, ...]
-    redis: tuple[Host, ...]
-    monitoring: tuple[Host, ...]
-    edge: tuple[Host, ...]
-
-    def all(self) -> tuple[Host, ...]:
-        return (self.k3s_servers + self.k3s_agents + self.postgres + self.redis
-                + self.monitoring + self.edge)
-
-    def by_name(self, name: str) -> Host:
-        for h in self.all():
-            if h.name == name:
-                return h
-        raise KeyError(name)
-
-
-@dataclass(frozen=True)
-class BackupSchedule:
-    full_schedule: str
-    incremental_schedule: str
-    retention_full: int
-
-
-@dataclass(frozen=True)
-class PostgresSettings:
-    version: int
-    cluster_name: str
-    synchronous: bool
-    ttl: int
-    loop_wait: int
-    retry_timeout: int
-    primary_start_timeout: int
-    max_connections: int
-    scram_iterations: int
-    pool_mode: str
-    pool_mode_overrides: Mapping[str, str]
-    databases: tuple[str, ...]
-    etcd_witness: str | None
-    backup: BackupSchedule
-
-
-@dataclass(frozen=True)
-class RedisSettings:
-    master_name: str
-    maxmemory_mb: int
-    maxmemory_policy: str
-    quorum: int
-    down_after_ms: int
-    failover_timeout_ms: int
-    tls: bool
-    apps: tuple[str, ...]
-    backup_schedule: str
-    backup_retention_days: int
-
-
-@dataclass(frozen=True)
-class MonitoringSettings:
-    retention_days: int
-    scrape_interval_seconds: int
-    alert_email: str | None
-
-
-@dataclass(frozen=True)
-class S3Buckets:
-    nextcloud: str
-    backups: str
-    app_backups: str
-
-
-@dataclass(frozen=True)
-class S3Settings:
-    endpoint: str
-    region: str
-    ca_certificate: str | None
-    buckets: S3Buckets
-
-
-@dataclass(frozen=True)
-class K3sSettings:
-    enabled: bool
-    version: str
-    metallb_range: str | None
-    cluster_cidr: str
-    service_cidr: str
-
-
-@dataclass(frozen=True)
-class RouterSettings:
-    placement: str  # "k3s" (a Deployment in the cluster) or "vms" (the edge hosts)
-
-
-@dataclass(frozen=True)
-class AppSettings:
-    name: str
-    enabled: bool
-    hostname: str
-
-
-@dataclass(frozen=True)
-class Secrets:
-    """Secret config values, as Pulumi secrets. Generated passwords live in the components."""
-
-    ssh_private_key: pulumi.Output[str]
-    s3_access_key: pulumi.Output[str]
-    s3_secret_key: pulumi.Output[str]
-
-
-@dataclass(frozen=True)
-class Settings:
-    stack: str
-    preset: str
-    domain: str
-    acme_email: str
-    ssh: SshSettings
-    hosts: Inventory
-    postgres: PostgresSettings
-    redis: RedisSettings
-    monitoring: MonitoringSettings
-    s3: S3Settings
-    k3s: K3sSettings
-    router: RouterSettings
-    mariadb_enabled: bool
-    apps: tuple[AppSettings, ...]
-    secrets: Secrets | None = field(default=None, compare=False)
-
-    def etcd_members(self) -> tuple[Host, ...]:
-        """The DCS quorum: every PostgreSQL VM plus the witness, when one is configured."""
-        witness = (self.hosts.by_name(self.postgres.etcd_witness),) if self.postgres.etcd_witness else ()
-        return self.hosts.postgres + witness
-
-    def router_hosts(self) -> tuple[Host, ...]:
-        """Where the database/Redis router runs: the edge VMs, or the K3s nodes that host it."""
-        if self.router.placement == "vms":
-            return self.hosts.edge
-        return self.hosts.k3s_servers + self.hosts.k3s_agents
-
-    def enabled_apps(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.apps if a.enabled)
-
-
-# --- parsing ---------------------------------------------------------------------------------
+def _needed(needed: str, k3s_enabled: bool, router: str) -> tuple[bool, str]:
+    """Whether a role must have hosts, and why (for the message)."""
+    if needed == ALWAYS:
+        return True, ""
+    if needed == WITH_K3S:
+        return k3s_enabled, " (k3s.enabled is true)"
+    if needed == WITH_ROUTER_VMS:
+        return router == "vms", " (router.placement is 'vms')"
+    return False, ""
 
 
 def _parse_hosts(r: Reader, raw: Any, preset: Preset, k3s_enabled: bool, router: str) -> Inventory:
-    hosts_raw = r.obj("hosts", raw, ROLES)
+    hosts_raw = r.obj("hosts", raw, ROLE_KEYS)
     parsed: dict[str, tuple[Host, ...]] = {}
-    for role in ROLES:
+    for role in ROLE_KEYS:
         path = f"hosts.{role}"
         items = hosts_raw.get(role)
         if items is None:
@@ -273,26 +99,25 @@ def _parse_hosts(r: Reader, raw: Any, preset: Preset, k3s_enabled: bool, router:
             ))
         parsed[role] = tuple(role_hosts)
 
-    required = {"postgres": True, "redis": True, "monitoring": True,
-                "k3sServers": k3s_enabled, "edge": router == "vms"}
-    for role, needed in required.items():
-        if needed and not parsed[role]:
-            why = {"k3sServers": " (k3s.enabled is true)", "edge": " (router.placement is 'vms')"}
-            r.problem(f"hosts.{role}", f"needs at least one host{why.get(role, '')}")
-        elif needed and len(parsed[role]) < preset.min_hosts.get(role, 1):
-            r.problem(f"hosts.{role}", f"has {len(parsed[role])} host(s); this preset needs at least "
-                      f"{preset.min_hosts[role]}")
-    if not k3s_enabled and parsed["k3sAgents"]:
-        r.problem("hosts.k3sAgents", "lists hosts but k3s.enabled is false")
-    if len(parsed["monitoring"]) > 1:
-        r.problem("hosts.monitoring", f"has {len(parsed['monitoring'])} hosts; exactly one is supported")
-    if k3s_enabled and len(parsed["k3sServers"]) % 2 == 0 and parsed["k3sServers"]:
-        r.problem("hosts.k3sServers", f"has {len(parsed['k3sServers'])} servers; embedded etcd needs an "
-                  "odd number (1, 3, 5)")
+    for spec in ROLES:
+        role, count = spec.key, len(parsed[spec.key])
+        path = f"hosts.{role}"
+        needed, why = _needed(spec.needed, k3s_enabled, router)
+        if needed and not count:
+            r.problem(path, f"needs at least one host{why}")
+        elif needed and count < preset.min_hosts.get(role, 1):
+            r.problem(path, f"has {count} host(s); this preset needs at least {preset.min_hosts[role]}")
+        if spec.only_with_k3s and not k3s_enabled and count:
+            r.problem(path, "lists hosts but k3s.enabled is false")
+        if spec.max_hosts is not None and count > spec.max_hosts:
+            r.problem(path, f"has {count} hosts; exactly one is supported" if spec.max_hosts == 1
+                      else f"has {count} hosts; at most {spec.max_hosts} are supported")
+        if spec.odd and k3s_enabled and count and count % 2 == 0:
+            r.problem(path, f"has {count} servers; embedded etcd needs an odd number (1, 3, 5)")
 
     seen_names: dict[str, str] = {}
     seen_ips: dict[str, str] = {}
-    for role in ROLES:
+    for role in ROLE_KEYS:
         for i, host in enumerate(parsed[role]):
             where = f"hosts.{role}[{i}]"
             if host.name and host.name in seen_names:
@@ -305,10 +130,7 @@ def _parse_hosts(r: Reader, raw: Any, preset: Preset, k3s_enabled: bool, router:
                 if ip in seen_ips:
                     r.problem(f"{where}.{key}", f"duplicate address {ip} (also {seen_ips[ip]})")
                 seen_ips.setdefault(ip, f"{where}.{key}")
-    return Inventory(
-        k3s_servers=parsed["k3sServers"], k3s_agents=parsed["k3sAgents"], postgres=parsed["postgres"],
-        redis=parsed["redis"], monitoring=parsed["monitoring"], edge=parsed["edge"],
-    )
+    return Inventory(roles=parsed)
 
 
 def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> PostgresSettings:
@@ -337,20 +159,20 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
         if db not in databases:
             r.problem(f"postgres.poolModeOverrides.{db}", f"no such database; known: {', '.join(databases)}")
 
-    default_witness = inv.monitoring[0].name if len(inv.postgres) > 1 and inv.monitoring else None
+    default_witness = inv["monitoring"][0].name if len(inv["postgres"]) > 1 and inv["monitoring"] else None
     witness = r.optional_string("postgres.etcdWitness", p.get("etcdWitness")) or default_witness
     names = {h.name for h in inv.all()}
     if witness is not None and witness not in names:
         r.problem("postgres.etcdWitness", f"{witness!r} is not a host of the inventory")
         witness = None
-    if witness is not None and witness in {h.name for h in inv.postgres}:
+    if witness is not None and witness in {h.name for h in inv["postgres"]}:
         r.problem("postgres.etcdWitness", f"{witness!r} is a PostgreSQL VM; the witness must be another VM")
         witness = None
-    members = len(inv.postgres) + (1 if witness else 0)
-    if len(inv.postgres) > 1 and members < 3:
-        r.problem("postgres.etcdWitness", f"{len(inv.postgres)} PostgreSQL VMs need a third etcd member "
+    members = len(inv["postgres"]) + (1 if witness else 0)
+    if len(inv["postgres"]) > 1 and members < 3:
+        r.problem("postgres.etcdWitness", f"{len(inv['postgres'])} PostgreSQL VMs need a third etcd member "
                   "on another VM, or the cluster loses quorum (and its primary) when either VM dies")
-    elif inv.postgres and members % 2 == 0:
+    elif inv["postgres"] and members % 2 == 0:
         r.problem("postgres.etcdWitness", f"gives {members} etcd members; etcd needs an odd number "
                   "(an even count tolerates no more failures than one member fewer)")
 
@@ -362,7 +184,7 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
                                       "0 * * * *", pattern=CRON_RE, what="a 5-field cron expression"),
         retention_full=r.integer("postgres.backup.retentionFull", b.get("retentionFull"), 7, lo=1, hi=365),
     )
-    mem = min((h.memory_mb for h in inv.postgres), default=4096)
+    mem = min((h.memory_mb for h in inv["postgres"]), default=4096)
     return PostgresSettings(
         version=version,
         cluster_name=r.string("postgres.clusterName", p.get("clusterName"), "platform-pg", pattern=NAME_RE,
@@ -382,7 +204,7 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
 def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSettings:
     p = r.obj("redis", raw, ("masterName", "maxmemoryMb", "maxmemoryPolicy", "quorum", "downAfterMs",
                              "failoverTimeoutMs", "tls", "apps", "backup"))
-    sentinels = len(inv.redis)
+    sentinels = len(inv["redis"])
     quorum = r.integer("redis.quorum", p.get("quorum"), min(preset.redis_quorum, max(sentinels, 1)),
                        lo=1, hi=9)
     if sentinels and quorum > sentinels:
@@ -390,15 +212,13 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
     if sentinels > 1 and quorum <= sentinels // 2:
         r.problem("redis.quorum", f"is {quorum}; with {sentinels} Sentinels it must be a majority "
                   f"(at least {sentinels // 2 + 1}) or two partitions could each elect a master")
-    mem = min((h.memory_mb for h in inv.redis), default=2048)
+    mem = min((h.memory_mb for h in inv["redis"]), default=2048)
     apps = r.string_list("redis.apps", p.get("apps"), REDIS_APPS)
     for i, a in enumerate(apps):
         r.string(f"redis.apps[{i}]", a, "", pattern=NAME_RE, what="a lower-case name")
     b = r.obj("redis.backup", p.get("backup"), ("schedule", "retentionDays"))
     backup_schedule = r.string("redis.backup.schedule", b.get("schedule"), "30 2 * * *",
                                pattern=CRON_RE, what="a 5-field cron expression")
-    from components.redis.schedule import cron_to_oncalendar  # here: the package imports this module
-
     try:
         cron_to_oncalendar(backup_schedule)  # the backup runs from a systemd timer
     except ValueError as e:
@@ -556,49 +376,3 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     )
 
 
-# --- reading the running stack ------------------------------------------------------------------
-
-
-def raw_stack_config() -> dict[str, Any]:
-    """Every `platform:*` key of the running stack, JSON objects decoded, prefix removed."""
-    from pulumi.runtime import config as rc
-
-    merged: dict[str, Any] = dict(rc.get_config_env())
-    merged.update(rc.CONFIG.get())
-    out: dict[str, Any] = {}
-    for full_key, value in merged.items():
-        ns, _, key = full_key.partition(":")
-        if ns != NAMESPACE:
-            continue
-        if isinstance(value, str) and value[:1] in "[{":
-            try:
-                value = json.loads(value)
-            except json.JSONDecodeError:
-                pass
-        out[key] = value
-    return out
-
-
-def load_settings() -> Settings:
-    """Validate the running stack's config; raise SettingsError before any resource exists."""
-    from pulumi.runtime import config as rc
-
-    values = raw_stack_config()
-    problems: list[str] = []
-    try:
-        settings = parse_settings(values, pulumi.get_stack())
-    except SettingsError as e:
-        problems = e.problems
-    for k in SECRET_KEYS:
-        if values.get(k) not in (None, "") and not rc.is_config_secret(key_name(k)):
-            problems.append(f"{key_name(k)}: is stored in plain text; set it with "
-                            f"`pulumi config set --secret {key_name(k)}`")
-    if problems:
-        raise SettingsError(problems)
-    cfg = pulumi.Config(NAMESPACE)
-    secrets = Secrets(
-        ssh_private_key=cfg.require_secret("sshPrivateKey"),
-        s3_access_key=cfg.require_secret("s3AccessKey"),
-        s3_secret_key=cfg.require_secret("s3SecretKey"),
-    )
-    return dataclasses.replace(settings, secrets=secrets)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from components.checks import FAIL, PASS, Context, Row, check, first_line
 from components.settings import Host
-from scripts.verifylib import FAIL, PASS, Context, Row, check, first_line
 
 
 @check("baseline", "reachable over SSH, passwordless sudo")
@@ -20,7 +20,7 @@ def reachable(ctx: Context) -> list[Row]:
 
 
 def _scraper(ctx: Context) -> Host:
-    return ctx.settings.hosts.monitoring[0]
+    return ctx.settings.hosts["monitoring"][0]
 
 
 @check("baseline", "node_exporter answering (from monitoring)")

@@ -18,9 +18,10 @@ import time
 from collections import Counter
 from typing import Any
 
+from components.checks import FAIL, PASS, SKIP, Context, Row, check, first_line
 from components.redis import render
+from components.router.render import router_hosts
 from components.settings import Host
-from scripts.verifylib import FAIL, PASS, SKIP, Context, Row, check, first_line
 
 GROUP = "redis"
 EXPORTER_DEFAULTS = "/etc/default/prometheus-redis-exporter"
@@ -159,7 +160,7 @@ def sentinels_quorum(ctx: Context) -> list[Row]:
 
 @check(GROUP, "redis_exporter up (from monitoring)")
 def exporters_up(ctx: Context) -> list[Row]:
-    mon = ctx.settings.hosts.monitoring[0]
+    mon = ctx.settings.hosts["monitoring"][0]
     targets = [(h, render.EXPORTER_PORT, "redis") for h in render.data_hosts(ctx.settings)]
     targets += [(h, render.SENTINEL_EXPORTER_PORT, "sentinel") for h in render.sentinel_hosts(ctx.settings)]
     rows = []
@@ -200,8 +201,8 @@ def _probe(ip: str, port: int) -> str:
 def firewall(ctx: Context) -> list[Row]:
     """The same port at the same moment answers an allowed source (a router host, or another Redis
     VM) and is refused to a PostgreSQL VM: so the refusal is the firewall's."""
-    allowed_src = (ctx.settings.router_hosts() or ctx.settings.hosts.redis)[0]
-    others = [h for h in ctx.settings.hosts.postgres + ctx.settings.hosts.monitoring
+    allowed_src = (router_hosts(ctx.settings) or ctx.settings.hosts["redis"])[0]
+    others = [h for h in ctx.settings.hosts["postgres"] + ctx.settings.hosts["monitoring"]
               if h.name != allowed_src.name]
     if not others:
         return [Row(SKIP, "-", "no non-allowed VM to probe from")]
