@@ -34,3 +34,19 @@ def test_host_scripts_are_strict(script: Path) -> None:
     text = script.read_text()
     assert "set -euo pipefail" in text
     assert '. "$STEP_DIR/lib.sh"' in text
+
+
+OPERATOR_SCRIPTS = [p for p in SCRIPTS if p.parent == ROOT / "scripts" and ".venv/bin/python" in p.read_text()]
+
+
+@pytest.mark.parametrize("script", OPERATOR_SCRIPTS, ids=lambda p: p.name)
+def test_operator_scripts_make_their_virtualenv_first(script: Path) -> None:
+    """On a fresh clone the README's commands work as they are: each wrapper that runs the
+    project's Python creates the virtualenv first (scripts/setup --venv is quick when current)."""
+    text = script.read_text()
+    assert '"$here/scripts/setup" --venv' in text, script.name
+    assert text.index('scripts/setup" --venv') < text.index(".venv/bin/python"), script.name
+
+
+def test_every_operator_script_is_covered() -> None:
+    assert {p.name for p in OPERATOR_SCRIPTS} >= {"lab", "render", "verify", "drill", "bench"}
