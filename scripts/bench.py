@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from scripts.drills.common import Lab, log, median  # noqa: E402
-from scripts.drills.postgres import wait_healthy  # noqa: E402
+from scripts.drills.pg_cluster import wait_healthy  # noqa: E402
 
 TARGET = 1.7
 

@@ -16,16 +16,10 @@ timeout: WAIT without a replica blocks forever). Writes answered OK but not conf
 replica are counted apart (`unacked_*`): asynchronous replication may lose them in a failover.
 """
 
-from __future__ import annotations
-
-import functools
 import json
-import os
-import queue
 import shlex
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,457 +30,19 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from scripts.drills.common import DrillError, Lab, drill, log  # noqa: E402
+from scripts.drills.redis_client import Client, recovery  # noqa: E402
+from scripts.drills.redis_lab import REJOIN_TIMEOUT, TRACE, RedisLab, warm_up  # noqa: E402
 
-WRITE_INTERVAL = 0.05
-WAIT_MS = 100
 TARGET_SENTINEL_S = 5.0
+
 TARGET_ROUTER_S = 7.0
+
 RECOVERY_TIMEOUT = 60.0
-REJOIN_TIMEOUT = 180.0
+
+
 RESTORE_PORT = 6390
+
 RESTORE_SEED_KEYS = 1000
-TRACE: str | None = os.environ.get("REDIS_DRILL_TRACE")  # a JSONL file for every client event
-
-# --------------------------------------------------------------------------------------------------
-# client subprocess (runs in a network namespace or here; reads its config as JSON on stdin)
-# --------------------------------------------------------------------------------------------------
-
-
-def _emit(obj: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
-
-
-def _client(cfg: dict[str, Any]) -> Any:
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    common = dict(username=cfg["user"], password=cfg["password"], socket_timeout=0.5,
-                  socket_connect_timeout=0.5, retry=Retry(NoBackoff(), 0), lib_name=None, lib_version=None)
-    if cfg["mode"] == "sentinel":
-        from redis.sentinel import Sentinel
-
-        sentinels = [(a.rsplit(":", 1)[0], int(a.rsplit(":", 1)[1])) for a in cfg["sentinels"]]
-        # No retries towards a Sentinel either: redis-py's default (3, exponential backoff) spends
-        # seconds on a dead Sentinel before asking the next one.
-        s = Sentinel(sentinels, sentinel_kwargs={"socket_timeout": 0.5, "socket_connect_timeout": 0.5,
-                                                 "retry": Retry(NoBackoff(), 0)})
-        return s.master_for(cfg["master_name"], **common)
-    host, port = cfg["address"].rsplit(":", 1)
-    return redis.Redis(host=host, port=int(port), **common)
-
-
-def _writer(cfg: dict[str, Any], stop: threading.Event) -> None:
-    """Write every `interval` s: SET key EX + WAIT 1 <ms>; one event per attempt. After `stop`:
-    check every key answered OK on the current master (through the same path), then delete them."""
-    import redis
-
-    c = _client(cfg)
-    prefix = cfg["prefix"]
-    seq = 0
-    oks: dict[int, bool] = {}  # seq -> acknowledged by a replica
-    while not stop.is_set():
-        seq += 1
-        key = f"{prefix}{seq}"
-        t = time.time()
-        try:
-            p = c.pipeline(transaction=False)
-            p.set(key, str(t), ex=86400)
-            p.execute_command("WAIT", 1, cfg.get("wait_ms", WAIT_MS))
-            res = p.execute()
-            acked = bool(res[0]) and int(res[1]) >= 1
-            oks[seq] = acked
-            _emit({"ev": "w", "seq": seq, "t": t, "t_end": time.time(), "ok": True, "acked": acked})
-        except (redis.RedisError, OSError) as e:
-            _emit({"ev": "w", "seq": seq, "t": t, "t_end": time.time(), "ok": False,
-                   "err": f"{type(e).__name__}: {str(e)[:80]}"})
-        time.sleep(max(0.0, cfg.get("interval", WRITE_INTERVAL) - (time.time() - t)))
-    # Check: every key answered OK must be on the master the path leads to now.
-    deadline = time.time() + 30
-    last_err = ""
-    while True:
-        try:
-            seqs = sorted(oks)
-            present: dict[int, bool] = {}
-            for i in range(0, len(seqs), 500):
-                chunk = seqs[i:i + 500]
-                p = c.pipeline(transaction=False)
-                for s in chunk:
-                    p.exists(f"{prefix}{s}")
-                for s, n in zip(chunk, p.execute(), strict=True):
-                    present[s] = bool(n)
-            lost_acked = [s for s in seqs if oks[s] and not present[s]]
-            lost_unacked = [s for s in seqs if not oks[s] and not present[s]]
-            _emit({"ev": "check", "ok_writes": len(seqs), "acked": sum(oks.values()),
-                   "acked_lost": len(lost_acked), "unacked_lost": len(lost_unacked),
-                   "acked_lost_seqs": lost_acked[:20], "unacked_lost_seqs": lost_unacked[:20]})
-            break
-        except (redis.RedisError, OSError) as e:
-            last_err = f"{type(e).__name__}: {e}"
-            if time.time() > deadline:
-                _emit({"ev": "check", "error": last_err})
-                return
-            time.sleep(0.5)
-    try:
-        keys = [f"{prefix}{s}" for s in range(1, seq + 1)]
-        for i in range(0, len(keys), 500):
-            c.delete(*keys[i:i + 500])
-    except (redis.RedisError, OSError):
-        pass
-
-
-def _prober(cfg: dict[str, Any], stop: threading.Event) -> None:
-    """Probe one Redis address (the returning former master) as fast as possible: a fresh
-    connection each time, SET first (a write accepted by it is the failure we look for), then
-    INFO replication. Events: conn false (port closed), or set ok|readonly|loading|err + role/link."""
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    host, port = cfg["address"].rsplit(":", 1)
-    seq = 0
-    last = None
-    counts: dict[str, int] = {}
-    while not stop.is_set():
-        seq += 1
-        t = time.time()
-        ev: dict[str, Any] = {"ev": "p", "seq": seq, "t": t}
-        r = redis.Redis(host=host, port=int(port), username=cfg["user"], password=cfg["password"],
-                        socket_timeout=1, socket_connect_timeout=0.3, retry=Retry(NoBackoff(), 0),
-                        lib_name=None, lib_version=None)
-        try:
-            try:
-                r.set(f"{cfg['prefix']}{seq}", "stale-write-probe", ex=3600)
-                ev["set"] = "ok"
-            except redis.ReadOnlyError:
-                ev["set"] = "readonly"
-            except redis.BusyLoadingError:
-                ev["set"] = "loading"
-            except redis.ResponseError as e:
-                ev["set"] = f"err: {str(e)[:60]}"
-            ev["conn"] = True
-            try:
-                info = r.info("replication")
-                ev["role"] = info.get("role")
-                ev["link"] = info.get("master_link_status")
-                ev["master_host"] = info.get("master_host")
-            except redis.RedisError as e:
-                ev["info_err"] = str(e)[:60]
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as e:
-            ev["conn"] = False
-            ev["err"] = type(e).__name__
-        except redis.RedisError as e:
-            ev["conn"] = True
-            ev["set"] = f"err: {str(e)[:60]}"
-        finally:
-            try:
-                r.close()
-            except Exception:  # noqa: BLE001 - closing a dead connection
-                pass
-        # Only changes are interesting while the port stays closed (a probe every 20 ms).
-        outcome = str(ev.get("set")) if ev.get("conn") else "closed"
-        counts[outcome] = counts.get(outcome, 0) + 1
-        sig = (ev.get("conn"), ev.get("set"), ev.get("role"), ev.get("link"))
-        if sig != last or ev.get("set") == "ok":
-            _emit(ev)
-            last = sig
-        time.sleep(max(0.0, 0.02 - (time.time() - t)))
-    _emit({"ev": "probe_end", "probes": seq, "outcomes": counts})
-
-
-def client_main() -> int:
-    """Entry of a client subprocess: config JSON on the first stdin line, 'stop' on the next."""
-    cfg = json.loads(sys.stdin.readline())
-    stop = threading.Event()
-
-    def wait_stop() -> None:
-        sys.stdin.readline()
-        stop.set()
-
-    threading.Thread(target=wait_stop, daemon=True).start()
-    _emit({"ev": "start", "mode": cfg["mode"], "t": time.time()})
-    if cfg["mode"] == "probe":
-        _prober(cfg, stop)
-    else:
-        _writer(cfg, stop)
-    _emit({"ev": "done"})
-    return 0
-
-
-# --------------------------------------------------------------------------------------------------
-# the drill side
-# --------------------------------------------------------------------------------------------------
-
-
-class Client:
-    """A client subprocess and its events (read by a thread)."""
-
-    def __init__(self, cfg: dict[str, Any], netns: str | None) -> None:
-        argv = [str(ROOT / ".venv" / "bin" / "python"), "-c",
-                "import sys; from scripts.drills.redis import client_main; sys.exit(client_main())"]
-        if not Path(argv[0]).exists():
-            argv[0] = sys.executable
-        if netns:
-            argv = ["ip", "netns", "exec", netns, *argv]
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True)
-        self.events: list[dict[str, Any]] = []
-        self.stderr = ""
-        self.q: queue.Queue[dict[str, Any]] = queue.Queue()
-        self._lock = threading.Lock()
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(json.dumps(cfg) + "\n")
-        self.proc.stdin.flush()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            try:
-                ev = json.loads(line)
-            except ValueError:
-                continue
-            with self._lock:
-                self.events.append(ev)
-            self.q.put(ev)
-
-    def snapshot(self, kind: str = "w") -> list[dict[str, Any]]:
-        with self._lock:
-            return [e for e in self.events if e.get("ev") == kind]
-
-    def dump(self, path: str | None, label: str) -> None:
-        """Append every event to a JSONL trace file (--trace)."""
-        if not path:
-            return
-        with self._lock, open(path, "a") as f:
-            for e in self.events:
-                f.write(json.dumps({"client": label, **e}) + "\n")
-
-    def stop(self, timeout: float = 60) -> dict[str, Any]:
-        """Stop writing; returns the check event (or {} when there is none)."""
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write("stop\n")
-            self.proc.stdin.flush()
-        except (BrokenPipeError, OSError):
-            pass
-        try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=5)
-        time.sleep(0.1)
-        self.stderr = (self.proc.stderr.read() if self.proc.stderr else "")[-2000:]
-        checks = self.snapshot("check")
-        return checks[-1] if checks else {"error": self.stderr[-300:] or f"exit {self.proc.returncode}"}
-
-
-def recovery(events: list[dict[str, Any]], t0: float) -> tuple[float | None, int]:
-    """Seconds from t0 until writes succeeded again: the end of the first OK write that started
-    after the first failed one (0 when no write failed). Also: failed attempts after t0."""
-    after = [e for e in events if e["t_end"] >= t0]
-    fails = [e for e in after if not e["ok"]]
-    if not fails:
-        ok = [e for e in after if e["ok"]]
-        return (0.0 if ok else None), 0
-    first_fail = fails[0]
-    for e in after:
-        if e["ok"] and e["t"] >= first_fail["t_end"]:
-            return round(e["t_end"] - t0, 2), len(fails)
-    return None, len(fails)
-
-
-class RedisLab:
-    """The stack as the Redis drills see it: settings, outputs, SSH (a verify Context), lab hosts."""
-
-    def __init__(self, ctx: Any) -> None:
-        from components.redis import render
-
-        self.ctx = ctx
-        self.render = render
-        self.s = self.ctx.settings
-        self.name = self.s.redis.master_name
-        self.data = {f"{h.private_ip}:{render.REDIS_PORT}": h for h in render.data_hosts(self.s)}
-        sentinel_only = [h for h in render.sentinel_hosts(self.s) if h not in render.data_hosts(self.s)]
-        self.client_host = (sentinel_only or list(render.sentinel_hosts(self.s)))[0]
-        self.sentinels = list(self.ctx.outputs.get("redisSentinels") or render.sentinel_addresses(self.s))
-        self.router = self.ctx.outputs.get("redisRouter") or render.router_endpoint(self.s)
-        apps = self.ctx.outputs.get("redisApps") or {}
-        if not apps:
-            raise DrillError("the lab outputs have no redisApps: apply the lab first (scripts/lab up)")
-        self.apps = apps
-        # Mautic speaks Sentinel, Nextcloud goes through the router (DESIGN.md); any two apps do.
-        names = sorted(apps)
-        self.sentinel_app = "mautic" if "mautic" in apps else names[0]
-        self.router_app = "nextcloud" if "nextcloud" in apps else names[-1]
-
-    # --- state through SSH (Sentinel on the Sentinel-only VM) ---
-
-    def cli(self, host: Any, *args: str, port: int | None = None, user: str = "exporter"
-            ) -> tuple[int, str, str]:
-        from components.redis.checks import redis_cli
-
-        return redis_cli(self.ctx, host, *args, port=port or self.render.REDIS_PORT, user=user)
-
-    def sentinel_view(self, host: Any = None) -> tuple[str | None, str]:
-        """(master address, flags) as one Sentinel sees it."""
-        rc, out, _ = self.cli(host or self.client_host, "SENTINEL", "MASTER", self.name,
-                              port=self.render.SENTINEL_PORT, user="")
-        if rc != 0:
-            return None, ""
-        lines = out.split("\n")
-        kv = dict(zip(lines[0::2], lines[1::2], strict=False))
-        if "ip" not in kv:
-            return None, ""
-        return f"{kv['ip']}:{kv['port']}", kv.get("flags", "")
-
-    def master(self) -> str | None:
-        self.ctx.notes.pop("redis_master", None)
-        from components.redis.checks import current_master
-
-        return current_master(self.ctx)[0]
-
-    def replica_state(self, addr: str) -> dict[str, str]:
-        """A replica as the Sentinels see it: flags per Sentinel (all Sentinels asked)."""
-        out = {}
-        for h in self.render.sentinel_hosts(self.s):
-            rc, text, _ = self.cli(h, "SENTINEL", "REPLICAS", self.name, port=self.render.SENTINEL_PORT, user="")
-            flags = "?"
-            if rc == 0:
-                lines = text.split("\n")
-                # flat list of key/value pairs per replica: find the block with our address
-                for i, ln in enumerate(lines):
-                    if ln == "name" and i + 1 < len(lines) and lines[i + 1] == addr:
-                        block = lines[i:i + 80]
-                        kv = dict(zip(block[0::2], block[1::2], strict=False))
-                        flags = kv.get("flags", "?")
-                        break
-                else:
-                    flags = "absent"
-            out[h.name] = flags
-        return out
-
-    def rejoined(self, host: Any) -> tuple[bool, str]:
-        """The host's Redis is a replica with its link up and every Sentinel sees it as a healthy replica."""
-        rc, out, _ = self.cli(host, "INFO", "replication")
-        from components.redis.checks import info_fields
-
-        f = info_fields(out) if rc == 0 else {}
-        if f.get("role") != "slave" or f.get("master_link_status") != "up":
-            return False, f"role {f.get('role')}, link {f.get('master_link_status')}"
-        flags = self.replica_state(f"{host.private_ip}:{self.render.REDIS_PORT}")
-        ok = all(v == "slave" for v in flags.values())
-        return ok, f"replica, link up; Sentinels: {flags}"
-
-    def wait(self, what: Callable[[], tuple[bool, str]], timeout: float, every: float = 1.0) -> tuple[bool, str, float]:
-        t = time.time()
-        last = ""
-        while time.time() - t < timeout:
-            try:
-                ok, last = what()
-            except Exception as e:  # noqa: BLE001 - a host in the middle of booting
-                ok, last = False, f"{type(e).__name__}: {e}"
-            if ok:
-                return True, last, time.time() - t
-            time.sleep(every)
-        return False, last, time.time() - t
-
-    # --- clients ---
-
-    def writer(self, via: str, tag: str) -> Client:
-        app = self.sentinel_app if via == "sentinel" else self.router_app
-        cred = self.apps[app]
-        cfg: dict[str, Any] = {"mode": via, "user": cred["user"], "password": cred["password"],
-                               "prefix": f"{cred['keyPrefix']}drill:{tag}:{via}:", "master_name": self.name,
-                               "sentinels": self.sentinels, "address": self.router}
-        netns = self._netns() if via == "sentinel" else None
-        return Client(cfg, netns)
-
-    def prober(self, addr: str, tag: str) -> Client:
-        cred = self.apps[self.sentinel_app]
-        cfg = {"mode": "probe", "user": cred["user"], "password": cred["password"], "address": addr,
-               "prefix": f"{cred['keyPrefix']}drill:{tag}:probe:"}
-        return Client(cfg, self._netns())
-
-    def _netns(self) -> str:
-        from scripts.lablib.api import netns
-
-        return netns(self.client_host.name)
-
-    # --- lab hosts ---
-
-    def kill(self, host: Any) -> None:
-        from scripts.lablib.api import stop
-
-        stop(host.name)
-
-    def boot(self, host: Any) -> None:
-        from scripts.lablib.api import host_pid, hosts, start
-
-        if host_pid(host.name) is None:
-            start(next(h for h in hosts() if h.name == host.name))
-
-    def ensure_up(self, host: Any) -> None:
-        """Restore: the host runs again and its Redis is a healthy replica."""
-        self.boot(host)
-        self.wait(lambda: self.rejoined(host), REJOIN_TIMEOUT, every=1.0)
-
-    def failback(self, want: str) -> dict[str, Any]:
-        """Leave the lab as found: make `want` the master again (SENTINEL FAILOVER) if it is not."""
-        if self.master() == want:
-            return {"failback": "not needed"}
-        log(f"redis: failing back to {want} (SENTINEL FAILOVER)")
-        t = time.time()
-        ok, why, said = False, "", ""
-        for _ in range(3):  # NOGOODSLAVE / INPROG while the Sentinels refresh a replica's state: again
-            rc, out, err = self.cli(self.client_host, "SENTINEL", "FAILOVER", self.name,
-                                    port=self.render.SENTINEL_PORT, user="")
-            said = out.strip() or err.strip()
-            ok, why, _ = self.wait(lambda: (self.master() == want, f"master {self.master()}"), 30, every=0.5)
-            if ok:
-                break
-            time.sleep(5)
-        others = [h for a, h in self.data.items() if a != want]
-        for h in others:
-            ok2, why2, _ = self.wait(functools.partial(self.rejoined, h), REJOIN_TIMEOUT, every=1.0)
-            ok, why = ok and ok2, f"{why}; {h.name}: {why2}"
-        return {"failback": f"{'done' if ok else 'FAILED'} in {time.time() - t:.1f}s ({said}; {why})"}
-
-    def sentinel_timeline(self, t0: float) -> dict[str, float]:
-        """Seconds after t0 at which the local Sentinel of the client VM logged +sdown, +odown
-        and +switch-master of the master (its log: 'pid:X 26 Nov 2026 09:09:45.367 # +sdown master ...')."""
-        import calendar
-        import re
-
-        p = self.ctx.sudo(self.client_host, "tail -n 300 /var/log/redis/redis-sentinel.log")
-        out: dict[str, float] = {}
-        pat = re.compile(r"^\d+:X (\d+ \w+ \d+ \d+:\d+:\d+)\.(\d+) [#*] ([+-][a-z-]+) (\w+)")
-        for ln in p.stdout.splitlines():
-            m = pat.match(ln)
-            if not m or m.group(3) not in ("+sdown", "+odown", "+switch-master") or \
-                    (m.group(3) != "+switch-master" and m.group(4) != "master"):
-                continue
-            t = calendar.timegm(time.strptime(m.group(1), "%d %b %Y %H:%M:%S")) + int(m.group(2)) / 1000
-            key = m.group(3)[1:].replace("-", "_")
-            if t >= t0 - 0.5 and key not in out:
-                out[key] = round(t - t0, 2)
-        return out
-
-    def host_of(self, addr: str | None) -> Any:
-        if addr not in self.data:
-            raise RuntimeError(f"the Sentinels report master {addr}, not a data node")
-        return self.data[addr]
-
-
-def _warm_up(clients: list[Client], timeout: float = 30) -> bool:
-    t = time.time()
-    while time.time() - t < timeout:
-        if all(sum(1 for e in c.snapshot() if e["ok"] and e.get("acked")) >= 10 for c in clients):
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def run_master_death(lab: RedisLab) -> dict[str, Any]:
@@ -498,7 +54,7 @@ def run_master_death(lab: RedisLab) -> dict[str, Any]:
     sw, rw = lab.writer("sentinel", tag), lab.writer("router", tag)
     res: dict[str, Any] = {"killed": host.name}
     try:
-        if not _warm_up([sw, rw]):
+        if not warm_up([sw, rw]):
             res["error"] = "writers did not get 10 acknowledged writes each before the kill"
         log(f"redis-master-death: killing {host.name} (the master) while both clients write")
         t0 = time.time()
@@ -571,7 +127,7 @@ def run_master_return(lab: RedisLab) -> dict[str, Any]:
     res: dict[str, Any] = {"old_master": host.name}
     probe: Client | None = None
     try:
-        _warm_up([rw])
+        warm_up([rw])
         log(f"redis-master-return: killing {host.name} (the master), waiting for the failover")
         t_kill = time.time()
         lab.kill(host)
@@ -629,7 +185,7 @@ def run_master_quick_return(lab: RedisLab) -> dict[str, Any]:
     res: dict[str, Any] = {"old_master": host.name, "boot_at_seconds": boot_at}
     probe: Client | None = None
     try:
-        _warm_up([rw])
+        warm_up([rw])
         log(f"redis-master-quick-return: killing {host.name}, booting it again after {boot_at:.1f}s")
         t_kill = time.time()
         lab.kill(host)

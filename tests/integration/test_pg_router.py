@@ -18,7 +18,7 @@ import pytest
 from components.router import render as router_render
 from components.router.render import router_hosts
 from scripts.drills.common import Lab
-from scripts.drills.postgres import wait_healthy
+from scripts.drills.pg_cluster import wait_healthy
 
 pytestmark = pytest.mark.integration
 

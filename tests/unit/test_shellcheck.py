@@ -36,7 +36,8 @@ def test_host_scripts_are_strict(script: Path) -> None:
     assert '. "$STEP_DIR/lib.sh"' in text
 
 
-OPERATOR_SCRIPTS = [p for p in SCRIPTS if p.parent == ROOT / "scripts" and 'exec "$here/.venv/bin/python"' in p.read_text()]
+OPERATOR_SCRIPTS = [p for p in SCRIPTS
+                    if p.parent == ROOT / "scripts" and 'exec "$here/.venv/bin/python"' in p.read_text()]
 
 
 @pytest.mark.parametrize("script", OPERATOR_SCRIPTS, ids=lambda p: p.name)
