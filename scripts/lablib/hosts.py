@@ -8,8 +8,6 @@ killed session - of this checkout or another one - is recognised and cleared.
 
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import signal
 import socket
@@ -18,21 +16,30 @@ import time
 import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import sysstate as ss
 from .aptrepo import repo_dir
 from .image import REPO_MOUNT, base_dir
 from .inventory import GATEWAY, NET, LabHost, hosts
+from .naming import (  # noqa: F401 (re-exported: scripts.lablib.api)
+    BRIDGE,
+    CGROUP_PARENT,
+    PREFIX,
+    WRAPPER_TAG,
+    cgroup_rel,
+    host_dir,
+    machine,
+    netns,
+    pid_file,
+    root_dir,
+    veth,
+)
 from .ssh import ssh_argv
-from .util import LabError, lab_dir, log, run, write_file
+from .sweep import Sweep, rm_nspawn_lock, rm_propagate, sweep
+from .util import LabError, log, run, write_file
 
-BRIDGE = "plabbr0"
-PREFIX = "plab"
-CGROUP_PARENT = "plab"
 MAX_REBOOTS = 20
-WRAPPER_TAG = "plab-wrapper"
 # $0 = plab-wrapper, $1 = host name, $2... = the systemd-nspawn command line.
 # Joins the host's own cgroups, then runs nspawn; exit 133 = reboot requested -> start again (bounded).
 WRAPPER = """\
@@ -53,40 +60,6 @@ exit 133
 """.replace("MAX_REBOOTS", str(MAX_REBOOTS))
 
 _children: dict[str, subprocess.Popen[bytes]] = {}  # wrappers started by this process, reaped on stop
-
-
-# ---------------------------------------------------------------- names and paths
-
-
-def netns(name: str) -> str:
-    """Network namespace of a lab host (`ip netns exec <it> ...`)."""
-    return f"{PREFIX}-{name}"
-
-
-def machine(name: str) -> str:
-    return f"{PREFIX}-{name}"
-
-
-def veth(name: str) -> str:
-    """Host-side veth of a lab host on the bridge (`ip link set <it> down` cuts the host off)."""
-    n = f"{PREFIX}-{name}"
-    return n if len(n) <= 15 else f"{PREFIX}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
-
-
-def host_dir(name: str) -> Path:
-    return lab_dir() / "hosts" / name
-
-
-def root_dir(name: str) -> Path:
-    return host_dir(name) / "root"
-
-
-def pid_file(name: str) -> Path:
-    return lab_dir() / "pids" / f"host-{name}.pid"
-
-
-def cgroup_rel(name: str) -> str:
-    return f"{CGROUP_PARENT}/{name}"
 
 
 # ---------------------------------------------------------------- host state
@@ -300,7 +273,7 @@ def destroy(name: str) -> list[str]:
     for m in sorted(
         (m for m in ss.mounts() if m.mountpoint.startswith(str(host_dir(name)) + "/")), key=lambda m: -len(m.mountpoint)
     ):
-        _rm_nspawn_lock(m.mountpoint)
+        rm_nspawn_lock(m.mountpoint)
         if not ss.umount(m.mountpoint):
             raise LabError(f"cannot unmount {m.mountpoint}")
         done.append(f"mount {m.mountpoint}")
@@ -310,176 +283,11 @@ def destroy(name: str) -> list[str]:
     if veth(name) in ss.link_names():
         run(["ip", "link", "del", veth(name)], check=False)
         done.append(f"link {veth(name)}")
-    _rm_propagate(machine(name))
+    rm_propagate(machine(name))
     if host_dir(name).exists():
         shutil.rmtree(host_dir(name))
     pid_file(name).unlink(missing_ok=True)
     return done
-
-
-def _rm_nspawn_lock(root: str) -> None:
-    """nspawn's image lock /run/systemd/nspawn/locks/inode-<dev>:<ino> (named after the root
-    directory's inode, so it can only be found while the root is still mounted)."""
-    try:
-        st = os.stat(root)
-    except OSError:
-        return
-    Path(f"/run/systemd/nspawn/locks/inode-{st.st_dev}:{st.st_ino}").unlink(missing_ok=True)
-
-
-def _rm_propagate(mach: str) -> None:
-    p = Path("/run/systemd/nspawn/propagate") / mach
-    for m in sorted((m for m in ss.mounts() if m.mountpoint.startswith(str(p))), key=lambda m: -len(m.mountpoint)):
-        ss.umount(m.mountpoint)
-    shutil.rmtree(p, ignore_errors=True)
-
-
-# ---------------------------------------------------------------- stale state
-
-
-@dataclass
-class Sweep:
-    """What to clear: everything lab-named except `keep` (host names of this checkout);
-    `ours_only` limits it to this checkout (by path under lab_dir(), or by our host names)."""
-
-    keep: set[str] = field(default_factory=set)
-    ours_only: bool = False
-    cleared: list[str] = field(default_factory=list)
-
-
-def _our_names() -> set[str]:
-    try:
-        names = {h.name for h in hosts()}
-    except (LabError, OSError, ValueError):  # a broken Pulumi.lab.yaml must not block `down`
-        names = set()
-    if (lab_dir() / "hosts").is_dir():
-        names |= {p.name for p in (lab_dir() / "hosts").iterdir() if p.is_dir()}
-    if (lab_dir() / "pids").is_dir():
-        names |= {p.name[5:-4] for p in (lab_dir() / "pids").glob("host-*.pid")}
-    return names
-
-
-def _host_of_path(path: str) -> tuple[str, str] | None:
-    """('/x/.lab', 'db-1') for '/x/.lab/hosts/db-1/...', else None."""
-    i = path.find("/.lab/hosts/")
-    if i < 0:
-        return None
-    lab = path[: i + 5]
-    name = path[i + len("/.lab/hosts/") :].split("/", 1)[0]
-    return lab, name
-
-
-def sweep(sw: Sweep) -> list[str]:
-    """Clear lab state (processes by PID, mounts, netns, links, cgroups, propagate dirs)."""
-    ours = str(lab_dir())
-    names = _our_names()
-
-    def wanted_path(path: str) -> bool:
-        hp = _host_of_path(path)
-        if hp is None:
-            return False
-        if hp[0] == ours and hp[1] in sw.keep:
-            return False
-        return not sw.ours_only or hp[0] == ours
-
-    def wanted_name(name: str) -> bool:
-        return name not in sw.keep and (not sw.ours_only or name in names)
-
-    # 1. processes: wrappers first (they would restart nspawn), then nspawn, then everything else.
-    cg_names = set()
-    for top in ss.cgroup_dirs(CGROUP_PARENT):
-        if top.is_dir():
-            cg_names |= {p.name for p in top.iterdir() if p.is_dir()}
-    in_cg: dict[int, str] = {}
-    for n in cg_names:
-        for p in ss.cgroup_procs(f"{CGROUP_PARENT}/{n}"):
-            in_cg[p] = n
-    wrappers, nspawns, others = [], [], []
-    for pid in ss.pids():
-        if not ss.alive(pid):
-            continue
-        cmd = ss.cmdline(pid)
-        directory = next((a.split("=", 1)[1] for a in cmd if a.startswith("--directory=")), "")
-        is_plab = any(a.startswith(f"--machine={PREFIX}-") for a in cmd)
-        if is_plab and WRAPPER_TAG in cmd[:5]:
-            if wanted_path(directory):
-                wrappers.append(pid)
-        elif is_plab and ss.comm(pid) == "systemd-nspawn":
-            if wanted_path(directory):
-                nspawns.append(pid)
-        elif pid in in_cg:
-            upper = ss.root_upperdir(pid)
-            if _host_of_path(upper) is not None:
-                if wanted_path(upper):
-                    others.append(pid)
-            elif wanted_name(in_cg[pid]):
-                others.append(pid)
-    for group in (wrappers, nspawns, others):
-        if group:
-            ss.signal_pids(group)
-            left = ss.wait_dead(group, 10)
-            sw.cleared += [f"process {p}" for p in group if p not in left]
-            if left:
-                raise LabError(f"processes survive SIGKILL: {left}")
-    # 2. mounts (deepest first): host roots (overlay upperdir under */.lab/hosts/), leftovers under
-    #    */.lab/hosts|base/ (e.g. an interrupted debootstrap), nspawn propagate dirs.
-    doomed = []
-    for m in ss.mounts():
-        upper = ss.overlay_opt(m, "upperdir") if m.fstype == "overlay" else ""
-        if upper and "/.lab/hosts/" in upper:
-            if wanted_path(upper):
-                doomed.append(m.mountpoint)
-        elif "/.lab/hosts/" in m.mountpoint:
-            if wanted_path(m.mountpoint):
-                doomed.append(m.mountpoint)
-        elif "/.lab/base/" in m.mountpoint and not sw.keep:
-            if not sw.ours_only or m.mountpoint.startswith(ours + "/"):
-                doomed.append(m.mountpoint)
-    for mp in sorted(set(doomed), key=len, reverse=True):
-        _rm_nspawn_lock(mp)
-        if not ss.umount(mp):
-            raise LabError(f"cannot unmount {mp}")
-        sw.cleared.append(f"mount {mp}")
-    # 3. network namespaces and links (veth pairs die with their netns; the bridge last).
-    for ns in ss.netns_names():
-        if ns.startswith(f"{PREFIX}-") and wanted_name(ns[len(PREFIX) + 1 :]):
-            run(["ip", "netns", "del", ns], check=False)
-            sw.cleared.append(f"netns {ns}")
-    keep_links = {veth(n) for n in sw.keep}
-    our_links = {veth(n) for n in names}
-    for link in ss.link_names():
-        if link == BRIDGE or not link.startswith(PREFIX) or link in keep_links:
-            continue
-        if not sw.ours_only or link in our_links:
-            run(["ip", "link", "del", link], check=False)
-            sw.cleared.append(f"link {link}")
-    if not sw.keep and BRIDGE in ss.link_names():
-        attached = [lk for lk in ss.link_names() if lk != BRIDGE and ss.link_master(lk) == BRIDGE]
-        if not attached:
-            run(["ip", "link", "del", BRIDGE])
-            sw.cleared.append(f"bridge {BRIDGE}")
-    # 4. cgroups and nspawn's propagate dirs (/run is not a tmpfs on this machine).
-    for n in cg_names:
-        if wanted_name(n):
-            if not ss.rmdir_cgroup(f"{CGROUP_PARENT}/{n}"):
-                raise LabError(f"cannot remove cgroup {CGROUP_PARENT}/{n}")
-            sw.cleared.append(f"cgroup {CGROUP_PARENT}/{n}")
-    if not sw.keep:
-        ss.rmdir_cgroup(CGROUP_PARENT, timeout=2)
-    prop = Path("/run/systemd/nspawn/propagate")
-    if prop.is_dir():
-        for pdir in prop.glob(f"{PREFIX}-*"):
-            if wanted_name(pdir.name[len(PREFIX) + 1 :]):
-                _rm_propagate(pdir.name)
-    # 5. this checkout's host folders and pid files (never another checkout's files).
-    if (lab_dir() / "hosts").is_dir():
-        for d in (lab_dir() / "hosts").iterdir():
-            if d.name not in sw.keep and not any(m.mountpoint.startswith(str(d) + "/") for m in ss.mounts()):
-                shutil.rmtree(d)
-    for pf in (lab_dir() / "pids").glob("host-*.pid") if (lab_dir() / "pids").is_dir() else []:
-        if pf.name[5:-4] not in sw.keep:
-            pf.unlink()
-    return sw.cleared
 
 
 # ---------------------------------------------------------------- up / down
