@@ -15,19 +15,8 @@ from collections.abc import Iterable, Mapping
 import pulumi
 import pulumi_random as random
 
+from components import plan
 from components.pki import InternalCA, secret
-from components.plan import (
-    CaCert,
-    ConfigSecret,
-    FileValue,
-    HostCert,
-    HostKey,
-    Password,
-    Plan,
-    SecretValue,
-    Step,
-    bucket_ref,
-)
 from components.remote import StepSpec, host_step
 from components.settings import Settings
 
@@ -41,7 +30,7 @@ class Deployment:
         self.settings = settings
         self.ca = ca
         # Step name or bucket_ref(key) -> the resource that later steps may run after.
-        self.resources: dict[str, pulumi.Resource] = {bucket_ref(k): b for k, b in buckets.items()}
+        self.resources: dict[str, pulumi.Resource] = {plan.bucket_ref(k): b for k, b in buckets.items()}
         self.passwords: dict[str, pulumi.Output[str]] = {}
 
     def create_passwords(self, names: Iterable[str], parent: pulumi.Resource) -> None:
@@ -52,28 +41,28 @@ class Deployment:
                                        opts=pulumi.ResourceOptions(parent=parent))
             self.passwords[name] = secret(pw.result)
 
-    def file(self, value: FileValue) -> pulumi.Input[str]:
+    def file(self, value: plan.FileValue) -> pulumi.Input[str]:
         if isinstance(value, str):
             return value
-        if isinstance(value, CaCert):
+        if isinstance(value, plan.CaCert):
             return self.ca.cert_pem
-        if isinstance(value, HostCert):
+        if isinstance(value, plan.HostCert):
             return self.ca.issue(self.settings.hosts.by_name(value.host)).cert_pem
         raise TypeError(f"not a file value: {value!r}")
 
-    def secret(self, value: SecretValue) -> pulumi.Output[str]:
-        if isinstance(value, Password):
+    def secret(self, value: plan.SecretValue) -> pulumi.Output[str]:
+        if isinstance(value, plan.Password):
             if value.name not in self.passwords:
                 raise KeyError(f"password {value.name!r} is used before the component that generates it")
             return self.passwords[value.name]
-        if isinstance(value, ConfigSecret):
+        if isinstance(value, plan.ConfigSecret):
             assert self.settings.secrets is not None
-            return self.settings.secrets.by_key()[value.key]
-        if isinstance(value, HostKey):
+            return self.settings.secrets.by_key()[value.name]
+        if isinstance(value, plan.HostKey):
             return self.ca.issue(self.settings.hosts.by_name(value.host)).key_pem
         raise TypeError(f"not a secret value: {value!r}")
 
-    def register_step(self, step: Step, parent: pulumi.Resource) -> pulumi.Resource:
+    def register_step(self, step: plan.Step, parent: pulumi.Resource) -> pulumi.Resource:
         missing = [a for a in step.after if a not in self.resources]
         if missing:
             raise KeyError(f"step {step.name} runs after {', '.join(missing)}, which is not registered (yet)")
@@ -89,8 +78,8 @@ class Deployment:
         self.resources[step.name] = resource
         return resource
 
-    def register(self, plan: Plan, parent: pulumi.Resource, steps: Iterable[Step] | None = None
+    def register(self, planned: plan.Plan, parent: pulumi.Resource, steps: Iterable[plan.Step] | None = None
                  ) -> dict[str, pulumi.Resource]:
         """The plan's passwords and steps (or only `steps` of it), parented to `parent`."""
-        self.create_passwords(plan.passwords, parent)
-        return {s.name: self.register_step(s, parent) for s in (plan.steps if steps is None else steps)}
+        self.create_passwords(planned.passwords, parent)
+        return {s.name: self.register_step(s, parent) for s in (planned.steps if steps is None else steps)}

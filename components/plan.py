@@ -30,35 +30,47 @@ class CaCert:
 
 
 @dataclass(frozen=True)
-class HostCert:
-    """File content: the certificate the internal CA issued to `host` (PEM)."""
-
+class HostRef:
     host: str
 
 
-@dataclass(frozen=True)
-class Password:
-    """Secret: the generated password `name` (a RandomPassword of the component that owns it)."""
+class HostCert(HostRef):
+    """File content: the certificate the internal CA issued to `host` (PEM)."""
 
+
+class HostKey(HostRef):
+    """Secret: the private key of `host`'s certificate."""
+
+
+@dataclass(frozen=True)
+class NamedRef:
     name: str
 
 
-@dataclass(frozen=True)
-class ConfigSecret:
+class Password(NamedRef):
+    """Secret: the generated password `name` (a RandomPassword of the component that owns it)."""
+
+
+class ConfigSecret(NamedRef):
     """Secret: a secret config value, by its key (`s3AccessKey`, ...)."""
-
-    key: str
-
-
-@dataclass(frozen=True)
-class HostKey:
-    """Secret: the private key of `host`'s certificate."""
-
-    host: str
 
 
 FileValue = str | CaCert | HostCert
 SecretValue = Password | ConfigSecret | HostKey
+
+# The shared S3 key pair, by the secret names every component's files use for it.
+SECRET_S3_ACCESS = "s3_access_key"
+SECRET_S3_SECRET = "s3_secret_key"
+
+
+def s3_credentials() -> dict[str, SecretValue]:
+    return {SECRET_S3_ACCESS: ConfigSecret("s3AccessKey"), SECRET_S3_SECRET: ConfigSecret("s3SecretKey")}
+
+
+def host_tls(host: Host, ca_file: str, cert_file: str, key_secret: str
+             ) -> tuple[dict[str, FileValue], dict[str, SecretValue]]:
+    """A host's TLS material as a step's files (CA, certificate) and secret (its private key)."""
+    return {ca_file: CaCert(), cert_file: HostCert(host.name)}, {key_secret: HostKey(host.name)}
 
 
 def bucket_ref(key: str) -> str:

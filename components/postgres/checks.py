@@ -7,6 +7,7 @@ Passwords are never printed and never on a command line: app credentials reach p
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -14,6 +15,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 from components.checks import FAIL, PASS, SKIP, Context, Row, check, first_line
@@ -54,6 +56,17 @@ def _leader(ctx: Context) -> Host | None:
     return ctx.host(name) if name else None
 
 
+def leader_check(title: str) -> Callable[[Callable[[Context, Host], list[Row]]], Callable[[Context], list[Row]]]:
+    """A postgres check that runs on the current leader (one FAIL row when there is none)."""
+    def register(fn: Callable[[Context, Host], list[Row]]) -> Callable[[Context], list[Row]]:
+        @functools.wraps(fn)
+        def run(ctx: Context) -> list[Row]:
+            leader = _leader(ctx)
+            return [Row(FAIL, "-", "no running leader")] if leader is None else fn(ctx, leader)
+        return check("postgres", title)(run)
+    return register
+
+
 def _psql_local_pg(ctx: Context, host: Host, sql: str) -> subprocess.CompletedProcess[str]:
     """psql as the postgres OS user over the node's socket (peer auth; no password)."""
     return ctx.sudo(host, f"runuser -u postgres -- psql -h {SOCKET} -XAtq -F '|' -c {shlex.quote(sql)}")
@@ -91,11 +104,8 @@ def patroni_roles(ctx: Context) -> list[Row]:
     return rows
 
 
-@check("postgres", "replication lag < 1 MB")
-def replication_lag(ctx: Context) -> list[Row]:
-    leader = _leader(ctx)
-    if leader is None:
-        return [Row(FAIL, "-", "no running leader")]
+@leader_check("replication lag < 1 MB")
+def replication_lag(ctx: Context, leader: Host) -> list[Row]:
     p = _psql_local_pg(ctx, leader, "SELECT application_name, "
                        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)::bigint FROM pg_stat_replication")
     lags = {ln.split("|")[0]: ln.split("|")[1] for ln in p.stdout.splitlines() if "|" in ln}
@@ -176,11 +186,8 @@ def apps_through_router(ctx: Context) -> list[Row]:
     return rows
 
 
-@check("postgres", "role passwords stored as SCRAM with postgres.scramIterations")
-def scram_verifiers(ctx: Context) -> list[Row]:
-    leader = _leader(ctx)
-    if leader is None:
-        return [Row(FAIL, "-", "no running leader")]
+@leader_check("role passwords stored as SCRAM with postgres.scramIterations")
+def scram_verifiers(ctx: Context, leader: Host) -> list[Row]:
     want = str(ctx.settings.postgres.scram_iterations)
     roles = ",".join(f"'{d}'" for d in ctx.settings.postgres.databases)
     p = _psql_local_pg(ctx, leader, "SELECT rolname, CASE WHEN rolpassword LIKE 'SCRAM-SHA-256$%' THEN "
@@ -196,11 +203,8 @@ def scram_verifiers(ctx: Context) -> list[Row]:
                 else f"want {want}: {bad or ''} {'missing ' + ', '.join(missing) if missing else ''}".strip())]
 
 
-@check("postgres", "pgBackRest: a completed full backup")
-def full_backup(ctx: Context) -> list[Row]:
-    leader = _leader(ctx)
-    if leader is None:
-        return [Row(FAIL, "-", "no running leader")]
+@leader_check("pgBackRest: a completed full backup")
+def full_backup(ctx: Context, leader: Host) -> list[Row]:
     st = ctx.settings.postgres.cluster_name
     p = ctx.sudo(leader, f"runuser -u postgres -- pgbackrest --stanza={st} --output=json info", timeout=60)
     try:

@@ -58,13 +58,7 @@ class PostgresHACluster(PlannedComponent):
                 "dsn": secret(pw.apply(functools.partial(dsn, db, self.router_endpoint))),
             }
         self.scrape_targets = {j.job: j.addresses() for j in contract.contract(settings).scrape_jobs}
-        self.register_outputs({
-            "routerEndpoint": self.router_endpoint,
-            "pgbouncers": self.pgbouncers,
-            "apps": self.apps,
-            "caCertificate": self.ca_certificate,
-            "scrapeTargets": self.scrape_targets,
-        })
+        self.register_outputs(self.stack_outputs())
 
     def stack_outputs(self) -> dict[str, Any]:
         return {

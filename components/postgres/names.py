@@ -5,6 +5,7 @@ constant has its one definition here.
 
 from __future__ import annotations
 
+from components.plan import SECRET_S3_ACCESS, SECRET_S3_SECRET  # noqa: F401 (the shared S3 pair, re-exported)
 from components.settings import Host, Settings
 
 # --- names shared by the renderers, the component and the host scripts -------------------------
@@ -33,8 +34,7 @@ SECRET_BACKUP = "pg_backup_password"
 SECRET_PGBOUNCER_AUTH = "pgbouncer_auth_password"
 SECRET_PATRONI_API = "patroni_api_password"
 SECRET_CIPHER = "pgbackrest_cipher_pass"
-SECRET_S3_KEY = "s3_access_key"
-SECRET_S3_SECRET = "s3_secret_key"
+SECRET_S3_KEY = SECRET_S3_ACCESS
 SECRET_HOST_KEY = "host_key"
 
 

@@ -15,23 +15,12 @@ registers them). Each step runs on one host, in this order:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from components.baseline.plan import ready_step
 from components.contract import Contract
-from components.plan import (
-    CaCert,
-    ConfigSecret,
-    FileValue,
-    HostCert,
-    HostKey,
-    Password,
-    Plan,
-    SecretValue,
-    Step,
-    bucket_ref,
-)
+from components.plan import FileValue, Password, Plan, SecretValue, Step, bucket_ref, host_tls, s3_credentials
 from components.postgres import render
 from components.settings import Host, Settings
 
@@ -56,7 +45,7 @@ def secrets(settings: Settings) -> dict[str, SecretValue]:
     """Every secret of the cluster by its placeholder name (the host key is per step)."""
     cluster = settings.postgres.cluster_name
     out: dict[str, SecretValue] = {name: Password(f"{cluster}-{suffix}") for name, suffix in GENERATED.items()}
-    out |= {render.SECRET_S3_KEY: ConfigSecret("s3AccessKey"), render.SECRET_S3_SECRET: ConfigSecret("s3SecretKey")}
+    out |= s3_credentials()
     out |= {render.app_secret(db): Password(f"{cluster}-app-{db}") for db in settings.postgres.databases}
     return out
 
@@ -76,7 +65,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
         return {n: table[n] for n in names}
 
     def tls(h: Host) -> tuple[dict[str, FileValue], dict[str, SecretValue]]:
-        return {"ca.crt": CaCert(), "host.crt": HostCert(h.name)}, {render.SECRET_HOST_KEY: HostKey(h.name)}
+        return host_tls(h, "ca.crt", "host.crt", render.SECRET_HOST_KEY)
 
     steps: list[Step] = []
 
@@ -98,7 +87,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
     pgbackrest_conf = render.render_pgbackrest(settings, settings.s3.buckets.backups)
     postgres_secrets = pick(
         render.SECRET_SUPERUSER, render.SECRET_REPLICATION, render.SECRET_REWIND,
-        render.SECRET_PATRONI_API, render.SECRET_CIPHER, render.SECRET_S3_KEY, render.SECRET_S3_SECRET)
+        render.SECRET_PATRONI_API, render.SECRET_CIPHER, render.SECRET_S3_ACCESS, render.SECRET_S3_SECRET)
 
     def postgres_step(h: Host, role: str, after: Sequence[str]) -> Step:
         files, keys = tls(h)
@@ -184,4 +173,3 @@ def ready(settings: Settings) -> str:
     return f"{settings.hosts['postgres'][0].name}-databases"
 
 
-__all__ = ["Mapping", "app_password", "plan", "ready", "secrets"]

@@ -45,13 +45,7 @@ class RedisSentinelCluster(PlannedComponent):
                 app: {"user": app, "password": pw, "keyPrefix": render.key_prefix(app)}
                 for app, pw in zip(r.apps, pws, strict=True)
             })
-        self.register_outputs({
-            "sentinels": self.sentinels,
-            "masterName": self.master_name,
-            "routerEndpoint": self.router_endpoint,
-            "apps": self.apps,
-            "scrapeTargets": self.scrape_targets,
-        })
+        self.register_outputs(self.stack_outputs())
 
     def stack_outputs(self) -> dict[str, Any]:
         return {

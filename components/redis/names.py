@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from components.plan import SECRET_S3_ACCESS, SECRET_S3_SECRET  # noqa: F401 (the shared S3 pair, re-exported)
 from components.router import render as router_render
 from components.settings import Host, Settings
 
@@ -25,8 +26,6 @@ SECRET_SENTINEL = "redis_sentinel"  # ACL user `sentinel`
 SECRET_EXPORTER = "redis_exporter"  # ACL user `exporter`
 SECRET_HEALTHCHECK = "redis_healthcheck"  # ACL user `healthcheck` (the router's tcp-check)
 SECRET_BACKUP = "redis_backup"  # ACL user `backup`
-SECRET_S3_ACCESS = "s3_access_key"
-SECRET_S3_SECRET = "s3_secret_key"
 
 TLS_DIR = "/etc/redis/tls"
 

@@ -18,17 +18,15 @@ from pathlib import Path
 from components.baseline.plan import ready_step
 from components.contract import Contract
 from components.plan import (
-    CaCert,
-    ConfigSecret,
     FileValue,
-    HostCert,
-    HostKey,
     Password,
     Plan,
     SecretValue,
     Step,
     bucket_ref,
+    host_tls,
     placeholder,
+    s3_credentials,
 )
 from components.redis import render
 from components.settings import Host, Settings
@@ -63,9 +61,9 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
     def tls(host: Host) -> tuple[dict[str, FileValue], dict[str, SecretValue]]:
         if not r.tls:
             return {}, {}
-        files: dict[str, FileValue] = {"tls-ca.crt": CaCert(), "tls-redis.crt": HostCert(host.name),
-                                       "tls-redis.key": placeholder(SECRET_TLS_KEY) + "\n"}
-        return files, {SECRET_TLS_KEY: HostKey(host.name)}
+        files, secrets = host_tls(host, "tls-ca.crt", "tls-redis.crt", SECRET_TLS_KEY)
+        files["tls-redis.key"] = placeholder(SECRET_TLS_KEY) + "\n"
+        return files, secrets
 
     tls_flag = "1" if r.tls else "0"
     data = render.data_hosts(settings)
@@ -123,11 +121,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
         ))
 
     backup_steps: list[Step] = []
-    s3_secrets: dict[str, SecretValue] = {
-        render.SECRET_S3_ACCESS: ConfigSecret("s3AccessKey"),
-        render.SECRET_S3_SECRET: ConfigSecret("s3SecretKey"),
-        render.SECRET_BACKUP: acl[render.SECRET_BACKUP],
-    }
+    s3_secrets: dict[str, SecretValue] = {**s3_credentials(), render.SECRET_BACKUP: acl[render.SECRET_BACKUP]}
     for h in data:
         backup_files: dict[str, FileValue] = {
             "s3cfg": render.render_s3cfg(settings),

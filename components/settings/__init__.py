@@ -8,25 +8,9 @@ its modules but `load`) imports no Pulumi SDK.
     load.py     load_settings: the running Pulumi stack -> Settings with secrets attached
 """
 
-from components.settings.model import (
-    APPS,
-    POSTGRES_APPS,
-    REDIS_APPS,
-    ROLE_KEYS,
-    ROLES,
-    SECRET_KEYS,
-    AppSettings,
-    Host,
-    Inventory,
-    Role,
-    Settings,
-)
-from components.settings.parse import TOP_LEVEL_KEYS, parse_settings
-from components.settings.presets import PRESETS, Preset
-from components.settings.reader import NAMESPACE, SettingsError, key_name
+from components.settings.model import ROLES, SECRET_KEYS, Host, Inventory, Settings
+from components.settings.parse import parse_settings
+from components.settings.presets import PRESETS
+from components.settings.reader import SettingsError
 
-__all__ = [
-    "APPS", "NAMESPACE", "POSTGRES_APPS", "PRESETS", "REDIS_APPS", "ROLES", "ROLE_KEYS", "SECRET_KEYS",
-    "TOP_LEVEL_KEYS", "AppSettings", "Host", "Inventory", "Preset", "Role", "Settings", "SettingsError",
-    "key_name", "parse_settings",
-]
+__all__ = ["PRESETS", "ROLES", "SECRET_KEYS", "Host", "Inventory", "Settings", "SettingsError", "parse_settings"]

@@ -16,6 +16,7 @@ timeout: WAIT without a replica blocks forever). Writes answered OK but not conf
 replica are counted apart (`unacked_*`): asynchronous replication may lose them in a failover.
 """
 
+import functools
 import json
 import shlex
 import subprocess
@@ -343,21 +344,7 @@ def _one_run(lab: Lab, fn: Callable[[RedisLab], dict[str, Any]]) -> dict[str, An
     return res
 
 
-@drill("redis-master-death")
-def master_death(lab: Lab) -> dict[str, Any]:
-    return _one_run(lab, run_master_death)
-
-
-@drill("redis-master-return")
-def master_return(lab: Lab) -> dict[str, Any]:
-    return _one_run(lab, run_master_return)
-
-
-@drill("redis-master-quick-return")
-def master_quick_return(lab: Lab) -> dict[str, Any]:
-    return _one_run(lab, run_master_quick_return)
-
-
-@drill("redis-restore")
-def restore(lab: Lab) -> dict[str, Any]:
-    return _one_run(lab, run_restore)
+# One registration per drill; each run is wrapped by _one_run (set-up check, wind-down, topology).
+for _name, _run in (("redis-master-death", run_master_death), ("redis-master-return", run_master_return),
+                    ("redis-master-quick-return", run_master_quick_return), ("redis-restore", run_restore)):
+    drill(_name)(functools.partial(_one_run, fn=_run))

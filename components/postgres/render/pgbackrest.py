@@ -11,7 +11,7 @@ from components.postgres.names import (
     PGBACKREST_CA,
     PGBACKREST_SPOOL,
     SECRET_CIPHER,
-    SECRET_S3_KEY,
+    SECRET_S3_ACCESS,
     SECRET_S3_SECRET,
     SOCKET_DIR,
     data_dir,
@@ -38,7 +38,7 @@ def render_pgbackrest(settings: Settings, bucket: str) -> str:
         f"repo1-s3-bucket={bucket}",
         f"repo1-s3-region={s3.region}",
         "repo1-s3-uri-style=path",
-        f"repo1-s3-key={placeholder(SECRET_S3_KEY)}",
+        f"repo1-s3-key={placeholder(SECRET_S3_ACCESS)}",
         f"repo1-s3-key-secret={placeholder(SECRET_S3_SECRET)}",
         f"repo1-path=/pgbackrest/{pg.cluster_name}",
     ]

@@ -16,7 +16,7 @@ from components.postgres.names import (
     SECRET_PGBOUNCER_AUTH,
     SECRET_REPLICATION,
     SECRET_REWIND,
-    SECRET_S3_KEY,
+    SECRET_S3_ACCESS,
     SECRET_S3_SECRET,
     SECRET_SUPERUSER,
     app_secret,
@@ -78,5 +78,5 @@ def secret_names(settings: Settings) -> list[str]:
     """Every placeholder any rendered file of this component may contain."""
     return [
         SECRET_SUPERUSER, SECRET_REPLICATION, SECRET_REWIND, SECRET_MONITORING, SECRET_BACKUP,
-        SECRET_PGBOUNCER_AUTH, SECRET_PATRONI_API, SECRET_CIPHER, SECRET_S3_KEY, SECRET_S3_SECRET,
+        SECRET_PGBOUNCER_AUTH, SECRET_PATRONI_API, SECRET_CIPHER, SECRET_S3_ACCESS, SECRET_S3_SECRET,
     ] + [app_secret(db) for db in settings.postgres.databases]
