@@ -3,7 +3,8 @@
 Every component's `contract(settings)` returns one `Contract`. The composition and the tools use
 nothing else of a component: the firewall matrix is built from every contract's `ports` (with the
 host `groups` they define), the baseline holds back every contract's `held_packages` from
-unattended upgrades, monitoring scrapes every `scrape_jobs` entry, storage checks `buckets`
+unattended upgrades, monitoring scrapes every `scrape_jobs` entry, loads every component's `alerts`
+and watches the certificates of its `tls_probes`, storage checks `buckets`
 against the configured buckets, the router serves every `router_listeners` section, and
 `scripts/verify` runs the `checks` module of each. Pure: no Pulumi imports.
 """
@@ -51,6 +52,42 @@ def scrape_job(job: str, hosts: Sequence[Host], port: int, **kw: object) -> Scra
     return ScrapeJob(job, targets, **kw)  # type: ignore[arg-type]
 
 
+SEVERITIES = ("critical", "warning", "info", "none")  # "none": the Watchdog
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alerting rule. Every alert carries the labels `severity` and `component`; `summary` and
+    `description` are Prometheus templates and should name the host (`{{ $labels.host }}`). The
+    runbook is the README's section for the alert (`runbook_anchor`)."""
+
+    name: str
+    expr: str
+    for_: str  # Prometheus duration, "0s" for at once
+    severity: str  # SEVERITIES
+    summary: str
+    description: str
+
+    def runbook_anchor(self) -> str:
+        return f"alert-{self.name.lower()}"
+
+
+@dataclass(frozen=True)
+class TlsProbe:
+    """A TLS endpoint whose certificate monitoring watches. `starttls`: None for TLS from the first
+    byte (blackbox exporter), "postgres" for PostgreSQL's SSLRequest (PostgreSQL, PgBouncer;
+    probed with `openssl s_client -starttls postgres`). `client_cert`: the endpoint requires one."""
+
+    service: str
+    host: Host
+    port: int
+    starttls: str | None = None
+    client_cert: bool = False
+
+    def address(self) -> str:
+        return f"{self.host.private_ip}:{self.port}"
+
+
 @dataclass(frozen=True)
 class BucketUse:
     bucket: str  # key of `s3.buckets` (nextcloud | backups | appBackups)
@@ -77,6 +114,9 @@ class Contract:
     buckets: tuple[BucketUse, ...] = ()
     router_listeners: tuple[RouterListener, ...] = ()
     checks: str | None = None  # module with the component's `scripts/verify` lines
+    alerts: tuple[Alert, ...] = ()  # its alerting rules (monitoring writes one rule file per component)
+    recording_rules: Mapping[str, str] = field(default_factory=dict)  # record name -> expression
+    tls_probes: tuple[TlsProbe, ...] = ()  # its TLS endpoints (certificate expiry)
 
 
 def all_ports(contracts: Sequence[Contract]) -> list[ServicePort]:
@@ -102,3 +142,7 @@ def held_packages(contracts: Sequence[Contract]) -> tuple[str, ...]:
 
 def scrape_jobs(contracts: Sequence[Contract]) -> list[ScrapeJob]:
     return [j for c in contracts for j in c.scrape_jobs]
+
+
+def tls_probes(contracts: Sequence[Contract]) -> list[TlsProbe]:
+    return [p for c in contracts for p in c.tls_probes]

@@ -80,3 +80,65 @@ def cron_to_oncalendar(expr: str) -> str:
     date = f"*-{_field('month', month)}-{_field('day', day)}"
     time = f"{_field('hour', hour)}:{_field('minute', minute)}:00"
     return f"{wd + ' ' if wd else ''}{date} {time}"
+
+
+# --- when a schedule fires ---------------------------------------------------------------------
+
+_FIELDS = ("minute", "hour", "day", "month", "weekday")
+
+
+def _values(field: str, text: str) -> set[int]:
+    """The values a cron field matches (`*`, numbers, names of days, lists, ranges, `*/n`, `a-b/n`)."""
+    lo, hi = _LIMITS[field]
+    out: set[int] = set()
+    for part in text.split(","):
+        base, _, step = part.partition("/")
+        if step and not re.fullmatch(r"[1-9]\d*", step):
+            raise ValueError(f"{field} step {step!r} must be a positive number")
+        if base == "*":
+            start, end = lo, hi
+        elif "-" in base:
+            start, end = (_num(field, x) for x in base.split("-", 1))
+        else:
+            start = end = _num(field, base)
+            if step:
+                end = hi
+        if start > end:
+            raise ValueError(f"{field} range {base!r} runs backwards")
+        out.update(range(start, end + 1, int(step or 1)))
+    if field == "weekday" and 7 in out:
+        out = (out - {7}) | {0}
+    return out
+
+
+def fire_times(expr: str, start: int, end: int) -> list[int]:
+    """Epoch seconds (UTC, on the minute) in [start, end) at which cron runs `expr`. Cron's rule for
+    day-of-month and day-of-week: when both are restricted, either may match."""
+    import datetime as dt
+
+    fields = expr.split()
+    if len(fields) != 5:
+        raise ValueError(f"{expr!r} does not have 5 fields")
+    minute, hour, day, month, weekday = (_values(f, t) for f, t in zip(_FIELDS, fields, strict=True))
+    day_any, weekday_any = fields[2] == "*", fields[4] == "*"
+    out = []
+    day0 = start - start % 86400
+    for midnight in range(day0, end, 86400):
+        d = dt.datetime.fromtimestamp(midnight, dt.UTC)
+        wd = (d.weekday() + 1) % 7  # cron: 0 = Sunday
+        day_ok = (d.day in day and wd in weekday) if (day_any or weekday_any) else (d.day in day or wd in weekday)
+        if not (day_ok and d.month in month):
+            continue
+        out += [t for h in sorted(hour) for m in sorted(minute) if start <= (t := midnight + h * 3600 + m * 60) < end]
+    return out
+
+
+def max_interval_seconds(*exprs: str, horizon_days: int = 35) -> int:
+    """The longest time between two consecutive runs of any of `exprs` together, over `horizon_days`
+    from 2026-01-01 (UTC): how stale the newest result of those schedules may be when all is well."""
+    start = 1767225600  # 2026-01-01T00:00:00Z
+    end = start + horizon_days * 86400
+    times = sorted({t for e in exprs for t in fire_times(e, start, end)})
+    if len(times) < 2:
+        raise ValueError(f"{' / '.join(exprs)} runs less than twice in {horizon_days} days")
+    return max(b - a for a, b in zip(times, times[1:], strict=False))

@@ -87,6 +87,13 @@ file_changed() {
   return 1
 }
 
+# changed_under DIR - true if this step (re)wrote or removed any file below DIR.
+changed_under() {
+  local c
+  for c in "${STEP_CHANGED_FILES[@]}"; do [[ $c == "$1"/* ]] && return 0; done
+  return 1
+}
+
 # ensure_packages PKG... - install the ones that are missing (apt index refreshed once per step).
 # Steps of different components may run on one host at the same time: apt runs under one host-wide
 # lock (flock, bounded), so they queue instead of failing on dpkg's lock.
@@ -187,4 +194,42 @@ ensure_service() {
     systemctl start "$unit"
     changed "started $unit"
   fi
+}
+
+# wait_until SECONDS INTERVAL WHAT CMD... - run CMD every INTERVAL s until it succeeds; give up after
+# SECONDS with a log line naming WHAT (returns 1). Every wait of a step is bounded through this.
+wait_until() {
+  local timeout=$1 interval=$2 what=$3 deadline
+  shift 3
+  deadline=$((SECONDS + timeout))
+  until "$@"; do
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "gave up after ${timeout}s waiting for $what"
+      return 1
+    fi
+    sleep "$interval"
+  done
+}
+
+# sync_dir SRC_PREFIX DEST_DIR MODE OWNER:GROUP - DEST_DIR holds exactly the bundled files named
+# SRC_PREFIX<name> (as <name>): new and changed ones installed, others removed.
+sync_dir() {
+  local prefix=$1 dest=$2 mode=$3 owner=$4 f name
+  install -d -m 0755 "$dest"
+  local -a synced=()
+  for f in "$STEP_DIR/files/$prefix"*; do
+    [ -e "$f" ] || continue
+    name=${f##*/"$prefix"}
+    synced+=("$name")
+    put "$prefix$name" "$dest/$name" "$mode" "$owner"
+  done
+  for f in "$dest"/*; do
+    [ -e "$f" ] || continue
+    name=${f##*/}
+    if ! printf "%s\n" "${synced[@]}" | grep -qxF -- "$name"; then
+      rm -f -- "$f"
+      STEP_CHANGED_FILES+=("$f")
+      changed "removed $f"
+    fi
+  done
 }

@@ -20,7 +20,7 @@ import yaml
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import rpc
 
-from components.settings import SECRET_KEYS
+from components.settings.model import OPTIONAL_SECRET_KEYS, SECRET_KEYS
 from components.settings.reader import NAMESPACE
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +158,7 @@ def run_program(
     wire = {
         f"{NAMESPACE}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in all_values.items()
     }
-    secret_keys = [f"{NAMESPACE}:{k}" for k in SECRET_KEYS if k in all_values]
+    secret_keys = [f"{NAMESPACE}:{k}" for k in (*SECRET_KEYS, *OPTIONAL_SECRET_KEYS) if k in all_values]
     pulumi.runtime.set_all_config(wire, secret_keys)
     result: dict[str, Any] = {}
 

@@ -3,6 +3,7 @@ component owns them) the K3s nodes' own ports. Pure."""
 
 from __future__ import annotations
 
+from components.baseline import alerts
 from components.baseline.render import NODE_EXPORTER_PORT
 from components.contract import Contract, scrape_job
 from components.firewall import ServicePort
@@ -34,4 +35,5 @@ def contract(settings: Settings) -> Contract:
         ports=tuple(ports(settings)),
         scrape_jobs=(scrape_job("node", settings.hosts.all(), NODE_EXPORTER_PORT),),
         checks="components.baseline.checks",
+        alerts=alerts.alerts(settings),
     )

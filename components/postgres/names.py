@@ -14,6 +14,8 @@ PG_PORT = 5432
 PATRONI_PORT = 8008
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
+# etcd's plain metrics listener (ETCD_LISTEN_METRICS_URLS): /metrics and /health, no client TLS.
+ETCD_METRICS_PORT = 2381
 PGBOUNCER_PORT = 6432
 EXPORTER_PORT = 9187
 PGBOUNCER_EXPORTER_PORT = 9127  # prometheus-pgbouncer-exporter (the package's default port)

@@ -3,10 +3,10 @@ place in the backups bucket, the router's Redis listener and its verify lines. P
 
 from __future__ import annotations
 
-from components.contract import BucketUse, Contract, RouterListener, scrape_job
+from components.contract import BucketUse, Contract, RouterListener, TlsProbe, scrape_job
 from components.firewall import ServicePort
 from components.plan import Password
-from components.redis import render
+from components.redis import alerts, render
 from components.redis.plan import password_name
 from components.settings import Settings
 
@@ -41,4 +41,9 @@ def contract(settings: Settings) -> Contract:
             render.router_section(settings),
             {render.SECRET_HEALTHCHECK: Password(password_name("healthcheck"))}),),
         checks="components.redis.checks",
+        alerts=alerts.alerts(settings),
+        tls_probes=tuple(
+            [TlsProbe("redis", h, render.REDIS_PORT) for h in render.data_hosts(settings)]
+            + [TlsProbe("sentinel", h, render.SENTINEL_PORT) for h in render.sentinel_hosts(settings)]
+        ) if settings.redis.tls else (),
     )

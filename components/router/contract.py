@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from components.contract import Contract, scrape_job
 from components.firewall import ServicePort
-from components.router import render
+from components.router import alerts, render
 from components.settings import Settings
 
 
@@ -29,4 +29,5 @@ def contract(settings: Settings) -> Contract:
         # HAProxy's own Prometheus exporter on the stats listener (`/metrics`).
         scrape_jobs=(scrape_job("router", render.router_hosts(settings), render.STATS_PORT),) if vms else (),
         held_packages=("haproxy",),
+        alerts=alerts.alerts(settings),
     )

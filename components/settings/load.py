@@ -13,7 +13,7 @@ from typing import Any
 
 import pulumi
 
-from components.settings.model import SECRET_KEYS, Secrets, Settings
+from components.settings.model import OPTIONAL_SECRET_KEYS, SECRET_KEYS, Secrets, Settings
 from components.settings.parse import parse_settings
 from components.settings.reader import NAMESPACE, SettingsError, key_name
 
@@ -48,7 +48,7 @@ def load_settings() -> Settings:
         settings = parse_settings(values, pulumi.get_stack())
     except SettingsError as e:
         problems = e.problems
-    for k in SECRET_KEYS:
+    for k in SECRET_KEYS + OPTIONAL_SECRET_KEYS:
         if values.get(k) not in (None, "") and not rc.is_config_secret(key_name(k)):
             problems.append(f"{key_name(k)}: is stored in plain text; set it with "
                             f"`pulumi config set --secret {key_name(k)}`")
@@ -59,5 +59,6 @@ def load_settings() -> Settings:
         ssh_private_key=cfg.require_secret("sshPrivateKey"),
         s3_access_key=cfg.require_secret("s3AccessKey"),
         s3_secret_key=cfg.require_secret("s3SecretKey"),
+        optional={k: cfg.require_secret(k) for k in OPTIONAL_SECRET_KEYS if values.get(k) not in (None, "")},
     )
     return dataclasses.replace(settings, secrets=secrets)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from components.settings.monitoring import MonitoringSettings
+
 if TYPE_CHECKING:  # the values are Pulumi Outputs; importing pulumi here would make renderers import it
     import pulumi
 
@@ -20,6 +22,8 @@ POSTGRES_APPS = ("nextcloud", "odoo", "keycloak")
 # Apps that use Redis and so get their own ACL user and key prefix.
 REDIS_APPS = ("nextcloud", "mautic")
 SECRET_KEYS = ("sshPrivateKey", "s3AccessKey", "s3SecretKey")
+# Secret keys that may be left unset (Alertmanager receivers).
+OPTIONAL_SECRET_KEYS = ("smtpPassword", "slackWebhookUrl", "deadMansSwitchUrl")
 
 # When a role must have hosts: always, only with K3s, only with the router on VMs, or never.
 ALWAYS, WITH_K3S, WITH_ROUTER_VMS, OPTIONAL = "always", "k3s.enabled", "router.placement=vms", "optional"
@@ -146,13 +150,6 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
-class MonitoringSettings:
-    retention_days: int
-    scrape_interval_seconds: int
-    alert_email: str | None
-
-
-@dataclass(frozen=True)
 class S3Buckets:
     nextcloud: str
     backups: str
@@ -199,11 +196,12 @@ class Secrets:
     ssh_private_key: pulumi.Output[str]
     s3_access_key: pulumi.Output[str]
     s3_secret_key: pulumi.Output[str]
+    optional: Mapping[str, pulumi.Output[str]] = field(default_factory=dict)  # OPTIONAL_SECRET_KEYS set
 
     def by_key(self) -> dict[str, pulumi.Output[str]]:
-        """Config key (SECRET_KEYS) -> value."""
+        """Config key (SECRET_KEYS and the OPTIONAL_SECRET_KEYS that are set) -> value."""
         return {"sshPrivateKey": self.ssh_private_key, "s3AccessKey": self.s3_access_key,
-                "s3SecretKey": self.s3_secret_key}
+                "s3SecretKey": self.s3_secret_key, **self.optional}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from components.cron import cron_to_oncalendar
 from components.settings.model import (
     ALWAYS,
     APPS,
+    OPTIONAL_SECRET_KEYS,
     POSTGRES_APPS,
     REDIS_APPS,
     ROLE_KEYS,
@@ -28,7 +29,6 @@ from components.settings.model import (
     Host,
     Inventory,
     K3sSettings,
-    MonitoringSettings,
     PostgresSettings,
     RedisSettings,
     RouterSettings,
@@ -37,6 +37,7 @@ from components.settings.model import (
     Settings,
     SshSettings,
 )
+from components.settings.monitoring import parse_monitoring
 from components.settings.presets import PRESETS, Preset
 from components.settings.reader import Reader, SettingsError, key_name
 
@@ -51,7 +52,7 @@ CRON_RE = r"(\S+\s+){4}\S+"
 TOP_LEVEL_KEYS = (
     "preset", "domain", "acmeEmail", "ssh", "hosts", "postgres", "redis", "monitoring", "s3",
     "k3s", "router", "mariadb", "apps",
-) + SECRET_KEYS
+) + SECRET_KEYS + OPTIONAL_SECRET_KEYS
 
 
 def _needed(needed: str, k3s_enabled: bool, router: str) -> tuple[bool, str]:
@@ -341,13 +342,7 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     postgres = _parse_postgres(r, values.get("postgres"), preset, inv)
     redis = _parse_redis(r, values.get("redis"), preset, inv)
 
-    m = r.obj("monitoring", values.get("monitoring"), ("retentionDays", "scrapeIntervalSeconds", "alertEmail"))
-    monitoring = MonitoringSettings(
-        retention_days=r.integer("monitoring.retentionDays", m.get("retentionDays"), 15, lo=1, hi=3650),
-        scrape_interval_seconds=r.integer("monitoring.scrapeIntervalSeconds", m.get("scrapeIntervalSeconds"),
-                                          15, lo=5, hi=300),
-        alert_email=r.optional_string("monitoring.alertEmail", m.get("alertEmail")),
-    )
+    monitoring = parse_monitoring(r, values.get("monitoring"), domain, values)
     s3 = _parse_s3(r, values.get("s3"), stack)
 
     ma = r.obj("mariadb", values.get("mariadb"), ("enabled",))

@@ -13,8 +13,10 @@ def test_ca_and_host_certificates() -> None:
     keys = [x for x in r.records if x.type == "tls:index/privateKey:PrivateKey"]
     assert all(k.inputs["algorithm"] == "ECDSA" and k.inputs["ecdsaCurve"] == "P256" for k in keys)
     csrs = {x.name: x for x in r.records if x.type == "tls:index/certRequest:CertRequest"}
-    # One certificate per etcd member (database VMs + witness), issued once even if used by many steps.
-    assert sorted(csrs) == sorted(f"platform-ca-{h.name}-csr" for h in etcd_members(s))
+    # One certificate per host, issued once even if used by many steps: every VM ships its journal
+    # with it, and the database VMs and etcd members serve with it.
+    assert sorted(csrs) == sorted(f"platform-ca-{h.name}-csr" for h in s.hosts.all())
+    assert {f"platform-ca-{h.name}-csr" for h in etcd_members(s)} <= set(csrs)
     db1 = csrs["platform-ca-db-1-csr"].inputs
     assert db1["ipAddresses"] == ["127.0.0.1", "198.18.0.11"]
     assert db1["dnsNames"] == ["db-1", "localhost"]

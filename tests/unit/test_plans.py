@@ -75,7 +75,7 @@ def test_contracts_only_name_what_exists(stack: str) -> None:
     assert {j.job for j in jobs} >= {"node", "postgres_exporter", "pgbouncer_exporter", "patroni", "etcd",
                                     "redis", "sentinel"}
     https = {j.job for j in jobs if j.scheme == "https"}
-    assert https == {"patroni", "etcd"}
+    assert https == {"patroni"}  # etcd: its plain metrics listener
 
 
 def test_pure_modules_import_no_pulumi() -> None:

@@ -10,6 +10,11 @@ ensure_packages pgbackrest cron
 put platform-pg-backup /usr/local/sbin/platform-pg-backup 0755 root:root
 put pgbackrest.cron /etc/cron.d/platform-pgbackrest 0644 root:root
 ensure_enabled cron
+# The backup script reports the newest backups here (node_exporter's textfile collector); it runs
+# as postgres, so the file is postgres's.
+textfile=/var/lib/prometheus/node-exporter/platform_pg_backup.prom
+install -d -m 0755 /var/lib/prometheus/node-exporter
+[ -e "$textfile" ] || install -m 0644 -o postgres -g postgres /dev/null "$textfile"
 
 as_pg() { runuser -u postgres -- "$@"; }
 in_recovery=$(as_pg psql -h /var/run/postgresql -XAtqc 'SELECT pg_is_in_recovery()' postgres)
@@ -31,3 +36,4 @@ if ! grep -q '"label"' <<<"$(as_pg pgbackrest --stanza="$STANZA" --output=json i
   retry 5 5 as_pg pgbackrest --stanza="$STANZA" --type=full --log-level-console=warn backup
   changed "first full backup"
 fi
+as_pg /usr/local/sbin/platform-pg-backup metrics

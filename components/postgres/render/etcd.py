@@ -4,7 +4,14 @@ the parameters of the etcd step.
 
 from __future__ import annotations
 
-from components.postgres.names import ETCD_CLIENT_PORT, ETCD_PEER_PORT, ETCD_TLS, etcd_data_dir, etcd_members
+from components.postgres.names import (
+    ETCD_CLIENT_PORT,
+    ETCD_METRICS_PORT,
+    ETCD_PEER_PORT,
+    ETCD_TLS,
+    etcd_data_dir,
+    etcd_members,
+)
 from components.postgres.render.patroni import etcd_hosts
 from components.settings import Host, Settings
 
@@ -21,6 +28,9 @@ def render_etcd(settings: Settings, host: Host) -> str:
         "ETCD_LISTEN_CLIENT_URLS": f"https://{ip}:{ETCD_CLIENT_PORT},https://127.0.0.1:{ETCD_CLIENT_PORT}",
         "ETCD_INITIAL_ADVERTISE_PEER_URLS": f"https://{ip}:{ETCD_PEER_PORT}",
         "ETCD_ADVERTISE_CLIENT_URLS": f"https://{ip}:{ETCD_CLIENT_PORT}",
+        # Prometheus scrapes this plain listener on the private address (the client port wants a
+        # client certificate); it serves only /metrics and /health.
+        "ETCD_LISTEN_METRICS_URLS": f"http://{ip}:{ETCD_METRICS_PORT}",
         "ETCD_INITIAL_CLUSTER": initial,
         "ETCD_INITIAL_CLUSTER_STATE": "new",
         "ETCD_INITIAL_CLUSTER_TOKEN": f"{settings.postgres.cluster_name}-{settings.stack}",

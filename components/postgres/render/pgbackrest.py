@@ -84,17 +84,50 @@ def render_backup_cron(settings: Settings) -> str:
     )
 
 
+BACKUP_TEXTFILE = "/var/lib/prometheus/node-exporter/platform_pg_backup.prom"
+
+
 def render_backup_script(settings: Settings) -> str:
+    """`platform-pg-backup full|incr|diff`: one backup, only on the current primary; then (and with
+    `metrics` alone) the newest backup of each type from `pgbackrest info` as node_exporter textfile
+    metrics (`platform_pg_backup_last_success_timestamp_seconds{cluster,type}`): the repository is
+    the truth, so a backup made by hand or on another node counts too."""
     st = stanza(settings)
     return f"""#!/bin/sh
-# Rendered by the platform program: one pgBackRest backup, only on the current primary.
+# Rendered by the platform program: one pgBackRest backup, only on the current primary, then the
+# newest backups as metrics (`metrics` alone refreshes only those).
 set -eu
-type=${{1:?usage: $0 full|incr|diff}}
+type=${{1:?usage: $0 full|incr|diff|metrics}}
+metrics() {{
+  out={BACKUP_TEXTFILE}
+  [ -w "$out" ] || return 0  # created by the pgbackrest step, writable by postgres
+  tmp=$(mktemp)
+  pgbackrest --stanza={st} --output=json info 2>/dev/null | python3 -c '
+import json, sys
+newest = {{}}
+for stanza in json.load(sys.stdin):
+    for b in stanza.get("backup", []):
+        t = b["timestamp"]["stop"]
+        newest[b["type"]] = max(newest.get(b["type"], 0), t)
+print("# HELP platform_pg_backup_last_success_timestamp_seconds Newest pgBackRest backup of each type.")
+print("# TYPE platform_pg_backup_last_success_timestamp_seconds gauge")
+for kind, t in sorted(newest.items()):
+    labels = "cluster=%s,type=%s" % (json.dumps(sys.argv[1]), json.dumps(kind))
+    print("platform_pg_backup_last_success_timestamp_seconds{{%s}} %d" % (labels, t))
+' {settings.postgres.cluster_name} >"$tmp" && cat "$tmp" >"$out"
+  rm -f "$tmp"
+}}
+if [ "$type" = metrics ]; then
+  metrics
+  exit 0
+fi
 in_recovery=$(psql -h {SOCKET_DIR} -p {PG_PORT} -XAtqc 'SELECT pg_is_in_recovery()' postgres 2>/dev/null \
   || echo unknown)
 if [ "$in_recovery" != f ]; then
   logger -t platform-pg-backup "skipping $type backup: not the primary (pg_is_in_recovery=$in_recovery)"
+  metrics
   exit 0
 fi
-exec flock -n /tmp/platform-pg-backup.lock pgbackrest --stanza={st} --type="$type" backup
+flock -n /tmp/platform-pg-backup.lock pgbackrest --stanza={st} --type="$type" backup
+metrics
 """

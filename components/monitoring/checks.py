@@ -1,0 +1,151 @@
+"""Monitoring lines of the checklist: every scrape target up, rules healthy, Alertmanager delivering
+to the configured receivers, every VM's journal arriving, Grafana and Loki where enabled. They ask
+Prometheus and Alertmanager on the monitoring VM (over SSH there: both listen on its private address)."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import time
+from typing import Any
+
+from components.checks import FAIL, PASS, SKIP, Context, Row, check, first_line
+from components.monitoring import names as n
+
+TEST_ALERT = "PlatformVerifyTest"
+
+
+def _mon(ctx: Context) -> Any:
+    return n.monitoring_host(ctx.settings)
+
+
+def api(ctx: Context, path: str, port: int = n.PROMETHEUS_PORT, method: str = "GET", body: str = "") -> Any:
+    """JSON from Prometheus (or Alertmanager) on the monitoring VM; None when it does not answer."""
+    mon = _mon(ctx)
+    url = f"http://{mon.private_ip}:{port}{path}"
+    cmd = f"curl -sf --max-time 5 -X {method} -H 'Content-Type: application/json' {shlex.quote(url)}"
+    if body:
+        cmd += " --data-binary @-"
+    p = ctx.run(mon, cmd, stdin=body)
+    if p.returncode != 0:
+        return None
+    try:
+        return json.loads(p.stdout)
+    except json.JSONDecodeError:
+        return None
+
+
+@check("monitoring", "every scrape target up")
+def targets_up(ctx: Context) -> list[Row]:
+    data = api(ctx, "/api/v1/targets?state=active")
+    if data is None:
+        return [Row(FAIL, "-", "Prometheus does not answer on the monitoring VM")]
+    by_job: dict[str, list[dict[str, Any]]] = {}
+    for t in data["data"]["activeTargets"]:
+        by_job.setdefault(t["labels"].get("job", "?"), []).append(t)
+    rows = []
+    for job, ts in sorted(by_job.items()):
+        down = [f"{t['labels'].get('host', t['labels'].get('instance'))}: {t.get('lastError') or t['health']}"
+                for t in ts if t["health"] != "up"]
+        rows.append(Row(FAIL if down else PASS, job, "; ".join(down)[:140] if down else f"{len(ts)} up"))
+    return rows
+
+
+@check("monitoring", "rules loaded, no evaluation errors")
+def rules_healthy(ctx: Context) -> list[Row]:
+    data = api(ctx, "/api/v1/rules")
+    if data is None:
+        return [Row(FAIL, "-", "Prometheus does not answer on the monitoring VM")]
+    rows = []
+    for g in data["data"]["groups"]:
+        bad = [f"{r.get('name')}: {r.get('lastError')}" for r in g["rules"] if r.get("health") != "ok"]
+        rows.append(Row(FAIL if bad else PASS, g["name"],
+                        "; ".join(bad)[:140] if bad else f"{len(g['rules'])} rules ok"))
+    return rows or [Row(FAIL, "-", "no rule groups loaded")]
+
+
+def _notifications(ctx: Context) -> dict[str, float]:
+    """integration -> notifications sent minus failed, from Alertmanager's own metrics."""
+    mon = _mon(ctx)
+    p = ctx.run(mon, f"curl -sf --max-time 5 http://{mon.private_ip}:{n.ALERTMANAGER_PORT}/metrics")
+    out: dict[str, float] = {}
+    for line in p.stdout.splitlines():
+        for name, sign in (("alertmanager_notifications_total", 1), ("alertmanager_notifications_failed_total", -1)):
+            if line.startswith(name + "{"):
+                integration = line.split('integration="', 1)[1].split('"', 1)[0]
+                out[integration] = out.get(integration, 0.0) + sign * float(line.rsplit(" ", 1)[1])
+    return out
+
+
+@check("monitoring", "Alertmanager delivers a test alert")
+def test_alert(ctx: Context) -> list[Row]:
+    m = ctx.settings.monitoring
+    wanted = [i for i, on in (("webhook", bool(m.webhook_url)), ("email", bool(m.alert_email)),
+                              ("slack", m.slack)) if on]
+    if not wanted:
+        return [Row(SKIP, "-", "no receiver configured (monitoring.webhookUrl, alertEmail, slackWebhookUrl)")]
+    before = _notifications(ctx)
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    alert = [{"labels": {"alertname": TEST_ALERT, "severity": "warning", "component": "monitoring",
+                         "stack": ctx.settings.stack, "run": now},
+              "annotations": {"summary": "Test alert from scripts/verify; nothing to do"},
+              "startsAt": now}]
+    if api(ctx, "/api/v2/alerts", n.ALERTMANAGER_PORT, "POST", json.dumps(alert)) is None and \
+            not _alertmanager_ready(ctx):
+        return [Row(FAIL, "-", "Alertmanager does not answer on the monitoring VM")]
+    deadline = time.monotonic() + 30
+    after = before
+    while time.monotonic() < deadline:
+        after = _notifications(ctx)
+        if all(after.get(i, 0) > before.get(i, 0) for i in wanted):
+            break
+        time.sleep(1)
+    return [Row(PASS if after.get(i, 0) > before.get(i, 0) else FAIL, i,
+                f"delivered (sent - failed {before.get(i, 0):.0f} -> {after.get(i, 0):.0f})"
+                if after.get(i, 0) > before.get(i, 0) else "not delivered within 30 s") for i in wanted]
+
+
+def _alertmanager_ready(ctx: Context) -> bool:
+    mon = _mon(ctx)
+    return ctx.run(mon, f"curl -sf --max-time 5 http://{mon.private_ip}:{n.ALERTMANAGER_PORT}/-/ready").returncode == 0
+
+
+@check("monitoring", "every VM's journal arrives on the monitoring VM")
+def journals(ctx: Context) -> list[Row]:
+    mon = _mon(ctx)
+    p = ctx.sudo(mon, f"cd {n.JOURNAL_REMOTE_DIR} && stat -c '%n %Y' remote-*.journal 2>/dev/null; date +%s")
+    lines = p.stdout.split()
+    if not lines:
+        return [Row(FAIL, "-", first_line(p.stderr) or "no answer")]
+    now = int(lines[-1])
+    newest: dict[str, int] = {}
+    for name, mtime in zip(lines[:-1:2], lines[1:-1:2], strict=False):
+        source = name.removeprefix("remote-").split("@", 1)[0].removesuffix(".journal")
+        newest[source] = max(newest.get(source, 0), int(mtime))
+    rows = []
+    for h in ctx.settings.hosts.all():
+        if h.name == mon.name:
+            continue
+        t = newest.get(h.name)
+        ok = t is not None and now - t < 600
+        seen = ", ".join(sorted(newest))
+        rows.append(Row(PASS if ok else FAIL, h.name, f"last write {now - t} s ago" if t is not None
+                        else f"no remote-{h.name}.journal in {n.JOURNAL_REMOTE_DIR} (seen: {seen})"))
+    return rows
+
+
+@check("monitoring", "Grafana and Loki healthy where enabled")
+def grafana_loki(ctx: Context) -> list[Row]:
+    m = ctx.settings.monitoring
+    mon = _mon(ctx)
+    rows = []
+    for name, enabled, url in (
+            ("grafana", m.grafana_enabled, f"http://{mon.private_ip}:{n.GRAFANA_PORT}/api/health"),
+            ("loki", m.loki_enabled, f"http://127.0.0.1:{n.LOKI_PORT}/ready")):
+        if not enabled:
+            rows.append(Row(SKIP, name, f"monitoring.{name}.enabled is false"))
+            continue
+        p = ctx.run(mon, f"curl -sf --max-time 5 {url}")
+        rows.append(Row(PASS if p.returncode == 0 else FAIL, name,
+                        first_line(p.stdout or p.stderr) or f"exit {p.returncode}"))
+    return rows

@@ -1,0 +1,116 @@
+"""Alertmanager (one instance, gossip off): receivers from settings, routing by severity, grouping
+per component, inhibition, and the Watchdog to the dead man's switch. Secret values (SMTP password,
+Slack and dead man's switch URLs) are `{{secret:NAME}}` placeholders, substituted on the host."""
+
+from __future__ import annotations
+
+import yaml
+
+from components.monitoring import names as n
+from components.plan import placeholder
+from components.settings import Settings
+
+HEADER = "# Rendered by the platform program (components/monitoring/render/alertmanager.py); do not edit.\n"
+NOTIFY = "platform"
+DEADMAN = "deadmans-switch"
+NULL = "null"
+# Alerts of a host's services are silenced while the host is down (HostDown names the host).
+HOST_SCOPED = "HostDown"
+
+
+def secret_names(settings: Settings) -> list[str]:
+    m = settings.monitoring
+    out = []
+    if m.smtp is not None and m.smtp.password:
+        out.append(n.SECRET_SMTP_PASSWORD)
+    if m.slack:
+        out.append(n.SECRET_SLACK_URL)
+    if m.deadmans_switch:
+        out.append(n.SECRET_DEADMANS_URL)
+    return out
+
+
+def _notify_receiver(settings: Settings) -> dict[str, object]:
+    m = settings.monitoring
+    r: dict[str, object] = {"name": NOTIFY}
+    if m.alert_email and m.smtp is not None:
+        email: dict[str, object] = {"to": m.alert_email, "send_resolved": True}
+        r["email_configs"] = [email]
+    if m.webhook_url:
+        r["webhook_configs"] = [{"url": m.webhook_url, "send_resolved": True, "max_alerts": 0}]
+    if m.slack:
+        slack: dict[str, object] = {
+            "api_url": placeholder(n.SECRET_SLACK_URL), "send_resolved": True,
+            "title": '{{ .Status | toUpper }}: {{ .CommonLabels.alertname }} ({{ .CommonLabels.severity }})',
+            "text": "{{ range .Alerts }}{{ .Annotations.summary }}\n{{ end }}",
+        }
+        if m.slack_channel:
+            slack["channel"] = m.slack_channel
+        r["slack_configs"] = [slack]
+    return r
+
+
+def render_alertmanager(settings: Settings) -> str:
+    m = settings.monitoring
+    cfg: dict[str, object] = {"global": {"resolve_timeout": "5m"}}
+    if m.smtp is not None:
+        smtp: dict[str, object] = {"smtp_smarthost": m.smtp.smarthost, "smtp_from": m.smtp.sender,
+                                   "smtp_require_tls": m.smtp.require_tls}
+        if m.smtp.username:
+            smtp["smtp_auth_username"] = m.smtp.username
+        if m.smtp.password:
+            smtp["smtp_auth_password"] = placeholder(n.SECRET_SMTP_PASSWORD)
+        cfg["global"] = {**cfg["global"], **smtp}  # type: ignore[dict-item]
+    notify = _notify_receiver(settings)
+    has_notify = len(notify) > 1
+    receivers: list[dict[str, object]] = [{"name": NULL}]
+    if has_notify:
+        receivers.append(notify)
+    if m.deadmans_switch:
+        receivers.append({"name": DEADMAN, "webhook_configs": [
+            {"url": placeholder(n.SECRET_DEADMANS_URL), "send_resolved": False}]})
+    target = NOTIFY if has_notify else NULL
+    cfg["route"] = {
+        "receiver": target,
+        # One notification per component and alert name (e.g. all exporters of a dead VM: one page).
+        "group_by": ["stack", "component", "alertname"],
+        "group_wait": "30s",
+        "group_interval": "5m",
+        "repeat_interval": "4h",
+        "routes": [
+            # The Watchdog: continuously, to the dead man's switch only (or nowhere).
+            {"matchers": ['alertname="Watchdog"'], "receiver": DEADMAN if m.deadmans_switch else NULL,
+             "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1m"},
+            # scripts/verify's test alert: delivered at once to the notification receivers.
+            {"matchers": ['alertname="PlatformVerifyTest"'], "receiver": target,
+             "group_wait": "0s", "group_interval": "1m", "repeat_interval": "24h"},
+            # Critical: at once, reminders hourly, resolutions within a minute.
+            {"matchers": ['severity="critical"'], "receiver": target,
+             "group_wait": "5s", "group_interval": "1m", "repeat_interval": "1h"},
+            {"matchers": ['severity="warning"'], "receiver": target,
+             "group_wait": "30s", "group_interval": "2m", "repeat_interval": "4h"},
+            # Info: on the board (Alertmanager, Grafana), not sent.
+            {"matchers": ['severity="info"'], "receiver": NULL},
+        ],
+    }
+    cfg["inhibit_rules"] = [
+        {"source_matchers": [f'alertname="{HOST_SCOPED}"'], "target_matchers": [f'alertname!="{HOST_SCOPED}"'],
+         "equal": ["stack", "host"]},
+        {"source_matchers": ['alertname="PatroniNoLeader"'],
+         "target_matchers": ['alertname="RouterPrimaryBackendDown"'], "equal": ["stack"]},
+        {"source_matchers": ['alertname="RedisNoMaster"'], "target_matchers": ['alertname="RouterRedisBackendDown"'],
+         "equal": ["stack"]},
+        # A critical alert silences the warnings of the same component.
+        {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
+         "equal": ["stack", "component", "host"]},
+    ]
+    cfg["receivers"] = receivers
+    return HEADER + yaml.safe_dump(cfg, sort_keys=False, default_flow_style=False, width=120)
+
+
+def render_defaults(mon_ip: str) -> str:
+    """/etc/default/prometheus-alertmanager: one instance, gossip off, on the private address."""
+    args = [f"--config.file={n.ALERTMANAGER_CONFIG}", "--storage.path=/var/lib/prometheus/alertmanager",
+            f"--web.listen-address={mon_ip}:{n.ALERTMANAGER_PORT}", "--cluster.listen-address="]
+    return ("# Rendered by the platform program (components/monitoring/render/alertmanager.py).\n"
+            f'ARGS="{" ".join(args)}"\n')

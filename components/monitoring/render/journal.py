@@ -1,0 +1,74 @@
+"""The journal hop: systemd-journal-upload on every VM -> systemd-journal-remote on the monitoring
+VM, over HTTPS with the host certificates of the internal CA (each side verifies the other), and
+the maintenance timer that caps the received journals' disk use and reports their freshness."""
+
+from __future__ import annotations
+
+from components.monitoring import names as n
+
+HEADER = "# Rendered by the platform program (components/monitoring/render/journal.py).\n"
+UPLOAD_TLS = "/etc/systemd/platform-journal-upload"  # ca.crt, host.crt, host.key (root:systemd-journal)
+REMOTE_TLS = "/etc/systemd/platform-journal-remote"  # ca.crt, host.crt, host.key (root:systemd-journal-remote)
+
+
+def render_remote_conf() -> str:
+    return HEADER + "\n".join([
+        "[Remote]",
+        "Seal=false",
+        # One file set per sending VM, named after its certificate's host name.
+        "SplitMode=host",
+        f"ServerKeyFile={REMOTE_TLS}/host.key",
+        f"ServerCertificateFile={REMOTE_TLS}/host.crt",
+        f"TrustedCertificateFile={REMOTE_TLS}/ca.crt",
+        "",
+    ])
+
+
+def render_upload_conf(mon_ip: str) -> str:
+    return HEADER + "\n".join([
+        "[Upload]",
+        f"URL=https://{mon_ip}:{n.JOURNAL_REMOTE_PORT}",
+        f"ServerKeyFile={UPLOAD_TLS}/host.key",
+        f"ServerCertificateFile={UPLOAD_TLS}/host.crt",
+        f"TrustedCertificateFile={UPLOAD_TLS}/ca.crt",
+        "",
+    ])
+
+
+def render_upload_dropin() -> str:
+    """Keep retrying: the monitoring VM may come up after the others, or be rebuilt."""
+    return HEADER + "[Unit]\nStartLimitIntervalSec=0\n[Service]\nRestart=always\nRestartSec=10\n"
+
+
+def render_maintenance_env(retention_days: int, max_use_percent: int) -> str:
+    return HEADER.replace("\n", " (parameters of files/journal-maintain.sh)\n") + "".join([
+        f"JOURNAL_DIR={n.JOURNAL_REMOTE_DIR}\n",
+        f"RETENTION_DAYS={retention_days}\n",
+        f"MAX_USE_PERCENT={max_use_percent}\n",
+        f"TEXTFILE_DIR={n.TEXTFILE_DIR}\n",
+    ])
+
+
+def render_maintenance_units() -> dict[str, str]:
+    service = "\n".join([
+        HEADER.rstrip("\n"),
+        "[Unit]",
+        "Description=Cap the received journals' disk use; report when each VM last sent (platform)",
+        "[Service]",
+        "Type=oneshot",
+        "ExecStart=/usr/local/lib/platform-monitoring/journal-maintain",
+        "",
+    ])
+    timer = "\n".join([
+        HEADER.rstrip("\n"),
+        "[Unit]",
+        "Description=Maintain the received journals (platform)",
+        "[Timer]",
+        "OnBootSec=1min",
+        "OnUnitActiveSec=1min",
+        "AccuracySec=5s",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ])
+    return {"platform-journal-maintain.service": service, "platform-journal-maintain.timer": timer}

@@ -1,0 +1,123 @@
+"""Alerts of the PostgreSQL cluster: Patroni, replication, backups, PgBouncer, etcd. Counts come
+from the settings (replica and sync alerts only where there are replicas). Pure.
+
+Metric sources: Patroni's /metrics (`patroni_*`, Patroni 3.0), postgres_exporter 0.11 (`pg_*`),
+the platform's PgBouncer exporter (`pgbouncer_*`, host/pgbouncer_exporter.py), etcd's metrics
+listener (`etcd_*`), and the backup script's textfile (`platform_pg_backup_*`).
+"""
+
+from __future__ import annotations
+
+from components.contract import Alert
+from components.cron import max_interval_seconds
+from components.postgres.names import etcd_members
+from components.settings import Settings
+
+PATRONI = 'job="patroni"'
+LEADER = f'patroni_primary{{{PATRONI}}} == 1'
+BACKUP_GRACE_SECONDS = 1800  # a backup may take this long beyond its schedule before we call it late
+
+
+def backup_max_age_seconds(settings: Settings) -> int:
+    b = settings.postgres.backup
+    return max_interval_seconds(b.full_schedule, b.incremental_schedule) + BACKUP_GRACE_SECONDS
+
+
+def alerts(settings: Settings) -> tuple[Alert, ...]:
+    pg = settings.postgres
+    c = pg.cluster_name
+    dbs = len(settings.hosts["postgres"])
+    members = len(etcd_members(settings))
+    quorum = members // 2 + 1
+    out = [
+        Alert("PatroniNoLeader", f"absent({LEADER})", "30s", "critical",
+              f"PostgreSQL cluster {c} has no primary",
+              f"No Patroni member of {c} reports itself primary for 30 s (also when every Patroni target is "
+              "gone): writes fail. `patronictl list` on a database VM; see the runbook."),
+        Alert("PatroniTwoLeaders", f"count({LEADER}) > 1", "15s", "critical",
+              f"PostgreSQL cluster {c} has {{{{ $value }}}} primaries",
+              f"More than one member of {c} reports itself primary: split brain. The router sends writes "
+              "only to the node Patroni's leader key names; fence the other at once."),
+        Alert("PostgresDown", f"patroni_postgres_running{{{PATRONI}}} == 0", "1m", "critical",
+              "PostgreSQL is not running on {{ $labels.host }}",
+              "Patroni on {{ $labels.host }} reports PostgreSQL stopped for a minute."),
+        Alert("PostgresRestarted", f"changes(patroni_postmaster_start_time{{{PATRONI}}}[1m]) > 0", "0s", "warning",
+              "PostgreSQL restarted on {{ $labels.host }}",
+              "The postmaster on {{ $labels.host }} started again (a crash Patroni recovered from, or a "
+              "restart): check its log for the cause (OOM killer, a crash, a pending-restart roll)."),
+        Alert("PostgresFailover", f"changes(platform:patroni_leader_timeline:max{{cluster=\"{c}\"}}[5m]) > 0",
+              "0s", "warning",
+              f"PostgreSQL cluster {c} changed its timeline (failover)",
+              f"The primary of {c} now runs on a new timeline: a failover or an unplanned promotion happened in "
+              "the last 5 minutes. Check why (the other alerts, `patronictl history`) and that the old primary "
+              "rejoined as a replica."),
+        Alert("PostgresPendingRestart", f"patroni_pending_restart{{{PATRONI}}} == 1", "30m", "info",
+              "PostgreSQL on {{ $labels.host }} waits for a restart",
+              "A changed parameter takes effect only after a restart of PostgreSQL on {{ $labels.host }}."),
+        Alert("PostgresWalArchivingFailing",
+              'increase(pg_stat_archiver_failed_count{job="postgres_exporter"}[10m]) > 0', "5m", "critical",
+              "WAL archiving to S3 fails on {{ $labels.host }}",
+              "pgBackRest's archive-push failed on {{ $labels.host }} in the last 10 minutes: point-in-time "
+              "recovery stops at the last archived segment and pg_wal grows (up to archive-push-queue-max)."),
+        Alert("PostgresBackupTooOld",
+              f"time() - max(platform_pg_backup_last_success_timestamp_seconds{{cluster=\"{c}\"}}) "
+              f"> {backup_max_age_seconds(settings)}", "5m", "warning",
+              f"The newest backup of {c} is {{{{ $value | humanizeDuration }}}} old",
+              f"No pgBackRest backup of {c} succeeded within its schedule (postgres.backup.*) plus "
+              f"{BACKUP_GRACE_SECONDS // 60} minutes: see /var/log/pgbackrest and `pgbackrest info` on the primary."),
+        Alert("PostgresBackupMissing", f"absent(platform_pg_backup_last_success_timestamp_seconds{{cluster=\"{c}\"}})",
+              f"{backup_max_age_seconds(settings)}s", "warning",
+              f"{c} has no successful backup on record",
+              "No database VM has a backup timestamp: the backup script never succeeded since the VMs were set up."),
+        Alert("PgBouncerDown",
+              'up{job="pgbouncer_exporter"} == 1 unless on(instance) '
+              'count by (instance) (pgbouncer_databases{job="pgbouncer_exporter"})',
+              "1m", "critical",
+              "PgBouncer is down on {{ $labels.host }}",
+              "The PgBouncer exporter on {{ $labels.host }} gets no answer from PgBouncer: the router drops the "
+              "node, and where it is the primary, writes fail."),
+        Alert("PgBouncerClientsWaiting", 'max by (host, database) (pgbouncer_max_wait_seconds) > 1', "2m", "warning",
+              "Clients wait for a server connection to {{ $labels.database }} on {{ $labels.host }}",
+              "A client of {{ $labels.database }} has waited {{ $value }} s for a server connection: the pool is "
+              "too small for the load, or queries are slow."),
+        Alert("EtcdNoLeader", 'etcd_server_has_leader{job="etcd"} == 0', "1m", "critical",
+              "etcd member {{ $labels.host }} has no leader",
+              "The etcd member on {{ $labels.host }} sees no raft leader: Patroni cannot renew its leader key."),
+        Alert("EtcdQuorumLost", f'count(up{{job="etcd"}} == 1) < {quorum} or absent(up{{job="etcd"}} == 1)', "30s",
+              "critical", f"etcd of {c} has lost its quorum",
+              f"Fewer than {quorum} of {members} etcd members answer: no leader key can be written. Patroni's "
+              "failsafe mode keeps the primary only while it sees every member."),
+    ]
+    if members > 1:
+        out.append(Alert("EtcdQuorumAtRisk", f'count(up{{job="etcd"}} == 1) == {quorum}', "1m", "warning",
+                         f"etcd of {c} has no member to spare",
+                         f"Only {quorum} of {members} etcd members answer: one more failure loses the quorum."))
+    if dbs > 1:
+        out.append(Alert(
+            "PostgresReplicationLag",
+            f'max(patroni_xlog_location{{{PATRONI}}}) - on() group_right() '
+            f'(patroni_xlog_replayed_location{{{PATRONI}}} and on(instance) patroni_replica{{{PATRONI}}} == 1) '
+            '> 1048576',
+            "2m", "warning",
+            "Replica {{ $labels.host }} is {{ $value | humanize1024 }}B behind",
+            "The replica on {{ $labels.host }} replays WAL more than 1 MiB behind the primary's position."))
+        out.append(Alert(
+            "PostgresReplicaMissing", f"count(patroni_replica{{{PATRONI}}} == 1) < {dbs - 1} "
+            f"or absent(patroni_replica{{{PATRONI}}} == 1)", "2m", "warning",
+            f"PostgreSQL cluster {c} runs with fewer than {dbs - 1} replica(s)",
+            f"Not every database VM of {c} runs as a replica: a failover has fewer candidates."))
+    if pg.synchronous and dbs > 1:
+        out.append(Alert(
+            "PostgresSyncStandbyMissing", f"absent(patroni_sync_standby{{{PATRONI}}} == 1)", "2m", "warning",
+            f"PostgreSQL cluster {c} has no synchronous standby",
+            f"{c} runs synchronously (postgres.synchronous) but no replica is the sync standby: commits are "
+            "acknowledged before a replica has them, and a failover may lose them."))
+    return tuple(out)
+
+
+def recording_rules(settings: Settings) -> dict[str, str]:
+    """Rules other expressions build on: the timeline of the primary (for PostgresFailover)."""
+    c = settings.postgres.cluster_name
+    return {"platform:patroni_leader_timeline:max":
+            f'label_replace(max(patroni_postgres_timeline{{{PATRONI}}} and on(instance) {LEADER}), '
+            f'"cluster", "{c}", "", "")'}
