@@ -317,3 +317,11 @@ def test_certificate_expiry_from_both_probes(tmp_path: Path) -> None:
     labels = {"severity": "warning", "component": "monitoring", "job": "node", "host": "mon-1",
               "service": "pgbouncer", "target": "198.18.0.12:6432", "instance": "j"}
     ok(run_case("monitoring", s, [expect("CertificateExpiringSoon", "15m", labels)], tmp_path))
+
+
+def test_every_alert_has_its_runbook_in_the_readme() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    names = {a.name: a for stack in STACKS for c in catalog.contracts(settings(stack)) for a in c.alerts}
+    missing = [n for n, a in names.items() if f'<a id="{a.runbook_anchor()}"></a>' not in readme]
+    assert missing == []
+    assert all(f"(#{a.runbook_anchor()})" in readme for a in names.values())
