@@ -19,8 +19,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from scripts.drills import DRILLS  # noqa: E402
-from scripts.drills.common import DrillError, Lab, dumps, log, summarize  # noqa: E402
+from scripts.drills import DRILLS, alerts  # noqa: E402
+from scripts.drills.common import EXPECTED_ALERTS, DrillError, Expect, Lab, dumps, log, summarize  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,12 +29,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stack", required=True)
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--pause", type=float, default=5.0, help="seconds between runs (default 5)")
+    ap.add_argument("--no-alerts", action="store_true",
+                    help="do not watch for the drill's alert (scripts/drills/alerts.py); for debugging a drill")
+    ap.add_argument("--minutes", type=float, default=10.0, help="monitoring-quiet: minutes to observe (default 10)")
     args = ap.parse_args(argv)
     if args.stack != "lab":
         ap.error("drills inject real faults: only --stack lab is supported")
     if os.geteuid() != 0:
         ap.error("drills on the lab need root (lab hosts, network namespaces)")
     lab = Lab(args.stack)
+    lab.options["minutes"] = args.minutes
     fn = DRILLS[args.name]
     results: list[dict[str, Any]] = []
     for i in range(1, max(1, args.runs) + 1):
@@ -42,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(args.pause)
         log(f"{args.name}: run {i}/{args.runs}")
         t0 = time.monotonic()
+        watch = None if args.no_alerts else alerts.begin(lab, EXPECTED_ALERTS.get(args.name, Expect(None)))
         try:
             r = fn(lab)
         except DrillError as e:
@@ -49,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as e:  # noqa: BLE001 - a broken run is a failed run, with its reason
             traceback.print_exc(file=sys.stderr)
             r = {"seconds": None, "acked_lost": 0, "passed": False, "error": f"{type(e).__name__}: {e}"}
+        if watch is not None:
+            r.update(alerts.evaluate(watch))
+            r["passed"] = bool(r.get("passed")) and bool(r.get("alert_passed"))
         r = {"drill": args.name, "run": i, **r, "wall_seconds": round(time.monotonic() - t0, 1)}
         results.append(r)
         print(dumps(r), flush=True)

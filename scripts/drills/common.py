@@ -39,6 +39,7 @@ class Lab:
         self.ctx: Context = make_context(stack, None, None)
         self.settings: Settings = self.ctx.settings
         self.outputs: dict[str, Any] = self.ctx.outputs
+        self.options: dict[str, Any] = {}  # drill options from the command line (e.g. `minutes`)
 
     def host(self, name: str) -> Host:
         return self.settings.hosts.by_name(name)
@@ -58,11 +59,28 @@ Drill = Callable[[Lab], dict[str, Any]]
 REGISTRY: dict[str, Drill] = {}
 
 
-def drill(name: str) -> Callable[[Drill], Drill]:
-    """Register a drill under `name` (scripts/drills/__init__.py exposes the registry as DRILLS)."""
+@dataclass(frozen=True)
+class Expect:
+    """The alert a drill's fault must raise (scripts/drills/alerts.py)."""
+
+    alert: str | None  # None: the fault must page nobody
+    critical: bool = False  # notified <= 60 s after the fault and resolved <= 120 s after recovery, or failed
+    await_resolution: bool = False  # wait for the resolution (alerts over a fixed window resolve later)
+    required: bool = True  # False: the alert may come (then nothing else may page) or not
+
+
+# name -> the alert its fault must raise; a drill not listed must page nobody.
+EXPECTED_ALERTS: dict[str, Expect] = {}
+
+
+def drill(name: str, expect: Expect | None = None) -> Callable[[Drill], Drill]:
+    """Register a drill under `name` (scripts/drills/__init__.py exposes the registry as DRILLS),
+    with the alert its fault must raise."""
 
     def register(fn: Drill) -> Drill:
         REGISTRY[name] = fn
+        if expect is not None:
+            EXPECTED_ALERTS[name] = expect
         return fn
 
     return register
@@ -112,6 +130,12 @@ def median(values: Sequence[float]) -> float | None:
 
 def summarize(name: str, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     secs = [float(r["seconds"]) for r in results if isinstance(r.get("seconds"), int | float)]
+    alert: dict[str, Any] = {}
+    for key in ("alert_notified_seconds", "alert_resolved_seconds"):
+        vals = [float(r[key]) for r in results if isinstance(r.get(key), int | float)]
+        if vals:
+            alert[key.replace("_seconds", "_median_seconds")] = median(vals)
+            alert[key.replace("_seconds", "_max_seconds")] = round(max(vals), 1)
     return {
         "drill": name,
         "runs": len(results),
@@ -120,6 +144,7 @@ def summarize(name: str, results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "seconds": secs,
         "acked_lost_total": sum(int(r.get("acked_lost") or 0) for r in results),
         "failed_runs": [r.get("run") for r in results if not r.get("passed")],
+        **alert,
         "passed": bool(results) and all(bool(r.get("passed")) for r in results),
     }
 

@@ -9,7 +9,19 @@ import json
 import time
 from typing import Any
 
-from scripts.drills.common import PATRONI_CONFIG, DrillError, Lab, Timeline, drill, log, quote, run_local, wait_for
+from scripts.drills import alerts
+from scripts.drills.common import (
+    PATRONI_CONFIG,
+    DrillError,
+    Expect,
+    Lab,
+    Timeline,
+    drill,
+    log,
+    quote,
+    run_local,
+    wait_for,
+)
 from scripts.drills.pg_clients import Load, Prober
 from scripts.drills.pg_cluster import (
     app_client,
@@ -65,10 +77,13 @@ def _with_writes(lab: Lab, kind: str, inject: Any, target: float, rejoin_timeout
             raise DrillError(f"writes through the router do not succeed before the fault: {w.errors()}")
         fault = tl.mark("fault")
         log(f"{kind}: fault on {old}")
+        alerts.mark_fault()
         restore = inject(old, res)
         tl.mark("injected")
         seconds = _observe(w, fault, ttl + 90)
         tl.mark("recovered")
+        if restore is None:
+            alerts.mark_recovered()  # the fault ends by itself (a crash Patroni recovers from)
         window = w.failure_window(fault)
         res["seconds_from_fault"] = seconds
         if outage:
@@ -89,6 +104,7 @@ def _with_writes(lab: Lab, kind: str, inject: Any, target: float, rejoin_timeout
                 restore()
             except Exception as e:  # noqa: BLE001
                 res["restore_error"] = f"{type(e).__name__}: {e}"
+            alerts.mark_recovered()
     if ld:
         res.update(ld.summary())
     acked = w.acked_ids()
@@ -118,7 +134,7 @@ def _lab_host(name: str) -> Any:
     return find_host(name)
 
 
-@drill("pg-node-death")
+@drill("pg-node-death", Expect("HostDown", critical=True, await_resolution=True))
 def node_death(lab: Lab) -> dict[str, Any]:
     """The leader's whole VM dies (SIGKILL of the lab host: PostgreSQL, Patroni, etcd member at once)."""
     from scripts.lablib.api import host_pid, start, stop
@@ -127,6 +143,7 @@ def node_death(lab: Lab) -> dict[str, Any]:
         stop(old)  # KILL: a crash as the other hosts see it
 
         def restore() -> None:
+            alerts.hold_until_paged()  # a dead VM stays dead until someone is paged
             if host_pid(old) is None:
                 log(f"pg-node-death: starting {old} again")
                 start(_lab_host(old))
@@ -142,7 +159,7 @@ def node_death(lab: Lab) -> dict[str, Any]:
     return res
 
 
-@drill("pg-crash")
+@drill("pg-crash", Expect("PostgresRestarted", critical=True, await_resolution=True))
 def crash(lab: Lab) -> dict[str, Any]:
     """kill -9 of PostgreSQL only (postmaster and its children, by PID) on the leader."""
     datadir = f"/var/lib/postgresql/{lab.settings.postgres.version}/platform"
@@ -159,7 +176,7 @@ def crash(lab: Lab) -> dict[str, Any]:
     return res
 
 
-@drill("pg-switchover")
+@drill("pg-switchover", Expect("PostgresFailover"))
 def switchover(lab: Lab) -> dict[str, Any]:
     """Planned switchover to the (sync) replica with `patronictl switchover --force`."""
     cluster = lab.settings.postgres.cluster_name
@@ -204,7 +221,7 @@ def patroni_crash(lab: Lab) -> dict[str, Any]:
     return res
 
 
-@drill("pg-partition")
+@drill("pg-partition", Expect("PostgresFailover"))
 def partition(lab: Lab) -> dict[str, Any]:
     """Cut the leader's network (its veth on the bridge). The isolated old leader must stop
     accepting writes within ttl (probed from inside its own network namespace), the replica takes
@@ -234,6 +251,7 @@ def partition(lab: Lab) -> dict[str, Any]:
             raise DrillError(f"writes do not succeed before the cut: router {w.errors()} old {probe.errors()}")
         fault = tl.mark("fault")
         log(f"pg-partition: ip link set {link} down ({old})")
+        alerts.mark_fault()
         cp = run_local(["ip", "link", "set", link, "down"])
         if cp.returncode != 0:
             raise DrillError(f"ip link set {link} down: {cp.stderr.strip()}")
@@ -252,6 +270,7 @@ def partition(lab: Lab) -> dict[str, Any]:
     finally:
         if cut:
             run_local(["ip", "link", "set", link, "up"])
+            alerts.mark_recovered()
             tl.mark("reconnected")
             log(f"pg-partition: ip link set {link} up")
     try:

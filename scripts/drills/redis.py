@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from scripts.drills.common import DrillError, Lab, drill, log  # noqa: E402
+from scripts.drills import alerts  # noqa: E402
+from scripts.drills.common import DrillError, Expect, Lab, drill, log  # noqa: E402
 from scripts.drills.redis_client import Client, recovery  # noqa: E402
 from scripts.drills.redis_lab import REJOIN_TIMEOUT, TRACE, RedisLab, warm_up  # noqa: E402
 
@@ -59,6 +60,7 @@ def run_master_death(lab: RedisLab) -> dict[str, Any]:
             res["error"] = "writers did not get 10 acknowledged writes each before the kill"
         log(f"redis-master-death: killing {host.name} (the master) while both clients write")
         t0 = time.time()
+        alerts.mark_fault()
         lab.kill(host)
         res["kill_seconds"] = round(time.time() - t0, 2)
         deadline = t0 + RECOVERY_TIMEOUT
@@ -73,8 +75,10 @@ def run_master_death(lab: RedisLab) -> dict[str, Any]:
         sc, rc = sw.stop(), rw.stop()
         new = lab.master()
         res["new_master"] = lab.data[new].name if new in lab.data else new
+        alerts.hold_until_paged()  # a dead VM stays dead until someone is paged
         log(f"redis-master-death: new master {res['new_master']}; booting {host.name} again")
         lab.boot(host)
+        alerts.mark_recovered()
     sw.dump(TRACE, f"{tag}-sentinel")
     rw.dump(TRACE, f"{tag}-router")
     res["sentinel_log"] = lab.sentinel_timeline(t0)
@@ -131,6 +135,7 @@ def run_master_return(lab: RedisLab) -> dict[str, Any]:
         warm_up([rw])
         log(f"redis-master-return: killing {host.name} (the master), waiting for the failover")
         t_kill = time.time()
+        alerts.mark_fault()
         lab.kill(host)
         ok, why, _ = lab.wait(lambda: (lab.master() not in (old, None), f"master {lab.master()}"), 90, every=0.5)
         res["failover_seconds"] = round(time.time() - t_kill, 1) if ok else None
@@ -141,6 +146,7 @@ def run_master_return(lab: RedisLab) -> dict[str, Any]:
         log(f"redis-master-return: booting {host.name} while probing it with writes")
         t0 = time.time()
         lab.boot(host)
+        alerts.mark_recovered()
         ok_rejoin, why, dt = lab.wait(lambda: lab.rejoined(host), REJOIN_TIMEOUT, every=0.5)
         time.sleep(2)  # keep probing the settled replica
     finally:
@@ -189,11 +195,13 @@ def run_master_quick_return(lab: RedisLab) -> dict[str, Any]:
         warm_up([rw])
         log(f"redis-master-quick-return: killing {host.name}, booting it again after {boot_at:.1f}s")
         t_kill = time.time()
+        alerts.mark_fault()
         lab.kill(host)
         probe = lab.prober(old or "", tag)
         time.sleep(max(0.0, t_kill + boot_at - time.time()))
         t0 = time.time()
         lab.boot(host)
+        alerts.mark_recovered()
         # Settled: the old master is a healthy replica, or it is still the master after 30 s.
         ok, why, dt = lab.wait(lambda: lab.rejoined(host) if lab.master() != old else
                                (time.time() - t0 > 30, "still master"), REJOIN_TIMEOUT, every=0.5)
@@ -345,6 +353,11 @@ def _one_run(lab: Lab, fn: Callable[[RedisLab], dict[str, Any]]) -> dict[str, An
 
 
 # One registration per drill; each run is wrapped by _one_run (set-up check, wind-down, topology).
-for _name, _run in (("redis-master-death", run_master_death), ("redis-master-return", run_master_return),
-                    ("redis-master-quick-return", run_master_quick_return), ("redis-restore", run_restore)):
-    drill(_name)(functools.partial(_one_run, fn=_run))
+# The alerts: a dead master VM pages (HostDown); a failover is reported (RedisMasterChanged); a
+# quick crash-reboot may or may not fail over, so its alert may or may not come; a restore pages nobody.
+for _name, _run, _expect in (
+        ("redis-master-death", run_master_death, Expect("HostDown", critical=True, await_resolution=True)),
+        ("redis-master-return", run_master_return, Expect("RedisMasterChanged")),
+        ("redis-master-quick-return", run_master_quick_return, Expect("RedisMasterChanged", required=False)),
+        ("redis-restore", run_restore, None)):
+    drill(_name, _expect)(functools.partial(_one_run, fn=_run))

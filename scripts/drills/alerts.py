@@ -1,0 +1,174 @@
+"""Drills see alerts: while a drill runs, watch Alertmanager (`/api/v2/alerts`, reachable from this
+machine, an admin source) and the lab's receiver (scripts/lablib/receiver.py) for the alert the
+drill's fault should raise; after the run, wait (bounded) for it to resolve.
+
+A drill marks the moment it injects its fault (`mark_fault()`) and the moment the fault is gone
+(`mark_recovered()`, e.g. the killed VM started again); a fault that would end before it can page
+(a VM the drill restarts itself) is held with `hold_until_paged()` first - a dead VM stays dead until
+someone is paged. The figures are relative to those marks:
+`alert_firing_seconds` (Alertmanager has it active), `alert_notified_seconds` (the receiver got the
+firing notification), `alert_resolved_seconds` (the receiver got the resolution, from recovery).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from components.monitoring import names as mon_names
+from scripts.drills.common import Expect, Lab, log
+
+POLL = 1.0
+DEADMAN = "/deadman"  # the receiver's path for the dead man's switch (scripts/lablib/receiver.py)
+NOTIFY_TARGET_S = 60.0
+RESOLVE_TARGET_S = 120.0
+RESOLVE_WAIT_S = 180.0
+PAGE_WAIT_S = 2 * NOTIFY_TARGET_S  # how long to wait for a page at all (a late one is measured too)
+
+
+@dataclass
+class Run:
+    """The alert state of the drill run in progress (one at a time per process)."""
+
+    expect: Expect | None = None
+    fault_at: float | None = None
+    recovered_at: float | None = None
+
+
+CURRENT = Run()
+
+
+def mark_fault() -> None:
+    CURRENT.fault_at, CURRENT.recovered_at = time.time(), None
+
+
+def mark_recovered() -> None:
+    if CURRENT.recovered_at is None:
+        CURRENT.recovered_at = time.time()
+
+
+def hold_until_paged(timeout: float | None = None) -> None:
+    """Keep the fault until the expected alert reached the receiver (bounded), then return."""
+    e, fault = CURRENT.expect, CURRENT.fault_at
+    if e is None or e.alert is None or fault is None:
+        return
+    timeout = PAGE_WAIT_S if timeout is None else timeout
+    log(f"alerts: holding the fault until {e.alert} is paged (at most {timeout:.0f} s)")
+    deadline = time.time() + timeout
+    while time.time() < deadline and _first(fault, e.alert, "firing") is None:
+        time.sleep(POLL)
+
+
+def _epoch(ts: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+class AlertWatch:
+    def __init__(self, lab: Lab) -> None:
+        mon = mon_names.monitoring_host(lab.settings)
+        self.url = f"http://{mon.private_ip}:{mon_names.ALERTMANAGER_PORT}/api/v2/alerts?active=true&silenced=false"
+        self.started = time.time()
+        self.first_active: dict[str, float] = {}  # alertname -> first poll (epoch) it was active, startsAt after start
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> AlertWatch:
+        self._thread.start()
+        return self
+
+    def active(self) -> list[dict[str, Any]] | None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=3) as r:
+                data: list[dict[str, Any]] = json.loads(r.read())
+                return data
+        except (OSError, ValueError):
+            return None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            for a in self.active() or []:
+                name = a["labels"].get("alertname", "?")
+                if name not in self.first_active and _epoch(a["startsAt"]) >= self.started - 60:
+                    self.first_active[name] = time.time()
+            self._stop.wait(POLL)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+def _notifications(since: float) -> list[dict[str, Any]]:
+    from scripts.lablib import receiver
+
+    return receiver.notifications(since=since)
+
+
+def _first(since: float, alert: str, status: str) -> float | None:
+    for n in _notifications(since):
+        for a in n["payload"].get("alerts", []):
+            if a.get("labels", {}).get("alertname") == alert and a.get("status") == status:
+                return float(n["received"])
+    return None
+
+
+def pages_since(since: float) -> list[str]:
+    """Alert names of every firing notification the receiver got since `since` (never the Watchdog:
+    it goes to the dead man's switch path)."""
+    out = []
+    for n in _notifications(since):
+        for a in n["payload"].get("alerts", []):
+            if a.get("status") == "firing":
+                out.append(a.get("labels", {}).get("alertname", "?"))
+    return sorted(set(out))
+
+
+def begin(lab: Lab, expect: Expect) -> AlertWatch:
+    """Before a run: reset the marks, start watching Alertmanager."""
+    CURRENT.expect, CURRENT.fault_at, CURRENT.recovered_at = expect, None, None
+    return AlertWatch(lab).start()
+
+
+def evaluate(watch: AlertWatch) -> dict[str, Any]:
+    """The alert figures of one run (the drill has returned; waits, bounded, for a resolution)."""
+    expect = CURRENT.expect or Expect(None)
+    fault, recovered = CURRENT.fault_at, CURRENT.recovered_at
+    res: dict[str, Any] = {"expected_alert": expect.alert}
+    if expect.alert is None:
+        watch.stop()
+        pages = pages_since(fault or watch.started)
+        return {**res, "pages": pages, "alert_passed": pages == []}
+    if fault is None:
+        watch.stop()
+        return {**res, "alert_passed": False, "alert_error": "the drill did not mark its fault"}
+    if not expect.required:
+        time.sleep(PAGE_WAIT_S / 2)  # it may still come
+        watch.stop()
+        pages = pages_since(fault)
+        return {**res, "pages": pages, "alert_passed": set(pages) <= {expect.alert}}
+    deadline = time.time() + PAGE_WAIT_S
+    while time.time() < deadline and _first(fault, expect.alert, "firing") is None:
+        time.sleep(POLL)
+    notified = _first(fault, expect.alert, "firing")
+    firing = watch.first_active.get(expect.alert)
+    res["alert_firing_seconds"] = round(firing - fault, 1) if firing else None
+    res["alert_notified_seconds"] = round(notified - fault, 1) if notified else None
+    resolved = None
+    if expect.await_resolution and notified and recovered:
+        log(f"alerts: waiting for {expect.alert} to resolve")
+        deadline = time.time() + RESOLVE_WAIT_S
+        while time.time() < deadline and (resolved := _first(recovered, expect.alert, "resolved")) is None:
+            time.sleep(POLL)
+        res["alert_resolved_seconds"] = round(resolved - recovered, 1) if resolved else None
+    watch.stop()
+    ok = notified is not None
+    if expect.critical:
+        ok = ok and notified is not None and notified - fault <= NOTIFY_TARGET_S
+        ok = ok and resolved is not None and recovered is not None and resolved - recovered <= RESOLVE_TARGET_S
+    res["alert_passed"] = ok
+    return res

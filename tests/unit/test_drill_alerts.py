@@ -1,0 +1,117 @@
+"""The drills' alert figures (scripts/drills/alerts.py) from a recorded receiver log and a fake
+Alertmanager API on loopback: what counts as paged, when, and resolved."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import json
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scripts.drills import alerts
+from scripts.drills.common import Expect
+from scripts.lablib import receiver
+
+
+class FakeAlertmanager(http.server.BaseHTTPRequestHandler):
+    active: list[dict[str, Any]] = []
+
+    def do_GET(self) -> None:  # noqa: N802
+        body = json.dumps(self.active).encode()
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    log = tmp_path / "n.jsonl"
+    monkeypatch.setattr(receiver, "log_path", lambda: log)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeAlertmanager)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setattr(alerts, "PAGE_WAIT_S", 2.0)
+    monkeypatch.setattr(alerts, "RESOLVE_WAIT_S", 2.0)
+    monkeypatch.setattr(alerts, "POLL", 0.05)
+
+    class W(alerts.AlertWatch):
+        def __init__(self) -> None:  # no lab: the fake's address
+            self.url = f"http://127.0.0.1:{server.server_address[1]}/"
+            self.started = time.time()
+            self.first_active = {}
+            self._stop = threading.Event()
+            self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def note(at: float, name: str, status: str, path: str = "/alerts") -> None:
+        with open(log, "a") as f:
+            f.write(json.dumps({"received": at, "path": path, "payload": {
+                "status": status, "alerts": [{"status": status, "labels": {"alertname": name}}]}}) + "\n")
+
+    yield W, note
+    server.shutdown()
+
+
+def iso(t: float) -> str:
+    return dt.datetime.fromtimestamp(t, dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def test_critical_alert_paged_and_resolved_in_time(env) -> None:  # type: ignore[no-untyped-def]
+    watch_cls, note = env
+    alerts.CURRENT.expect = Expect("HostDown", critical=True, await_resolution=True)
+    alerts.mark_fault()
+    fault = alerts.CURRENT.fault_at
+    assert fault is not None
+    FakeAlertmanager.active = [{"labels": {"alertname": "HostDown"}, "startsAt": iso(fault + 1)}]
+    w = watch_cls().start()
+    time.sleep(0.3)
+    note(fault + 40, "HostDown", "firing")
+    alerts.mark_recovered()
+    recovered = alerts.CURRENT.recovered_at
+    assert recovered is not None
+    note(recovered + 70, "HostDown", "resolved")
+    res = alerts.evaluate(w)
+    assert res["alert_notified_seconds"] == 40.0 and res["alert_resolved_seconds"] == 70.0
+    assert res["alert_firing_seconds"] is not None and res["alert_passed"] is True
+
+
+def test_late_page_fails_a_critical_drill(env) -> None:  # type: ignore[no-untyped-def]
+    watch_cls, note = env
+    alerts.CURRENT.expect = Expect("HostDown", critical=True)
+    alerts.mark_fault()
+    fault = alerts.CURRENT.fault_at
+    assert fault is not None
+    note(fault + 75, "HostDown", "firing")
+    res = alerts.evaluate(watch_cls().start())
+    assert res["alert_notified_seconds"] == 75.0 and res["alert_passed"] is False
+
+
+def test_a_fault_that_must_page_nobody(env) -> None:  # type: ignore[no-untyped-def]
+    watch_cls, note = env
+    alerts.CURRENT.expect = Expect(None)
+    alerts.mark_fault()
+    fault = alerts.CURRENT.fault_at
+    assert fault is not None
+    note(fault - 100, "HostDown", "firing")  # before the run: not counted
+    note(fault + 5, "Watchdog", "firing", path="/deadman")
+    assert alerts.evaluate(watch_cls().start())["alert_passed"] is True
+    alerts.mark_fault()
+    note(time.time() + 1, "TargetDown", "firing")
+    res = alerts.evaluate(watch_cls().start())
+    assert res["pages"] == ["TargetDown"] and res["alert_passed"] is False
+
+
+def test_an_optional_alert(env) -> None:  # type: ignore[no-untyped-def]
+    watch_cls, note = env
+    alerts.CURRENT.expect = Expect("RedisMasterChanged", required=False)
+    alerts.mark_fault()
+    fault = alerts.CURRENT.fault_at
+    assert fault is not None
+    note(fault + 1, "RedisMasterChanged", "firing")
+    assert alerts.evaluate(watch_cls().start())["alert_passed"] is True
