@@ -104,7 +104,8 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
             secrets={**keys, **postgres_secrets},
             params={"PG_VERSION": str(pg.version), "CLUSTER": pg.cluster_name,
                     "DATA_DIR": render.data_dir(settings), "HOST_IP": h.private_ip,
-                    "API_PORT": str(render.PATRONI_PORT), "NODE_ROLE": role},
+                    "API_PORT": str(render.PATRONI_PORT), "ETCD_CLIENT_PORT": str(render.ETCD_CLIENT_PORT),
+                    "NODE_ROLE": role},
             # The bucket: pgbackrest.conf names it, and the leader's first backup goes there.
             after=(ready_step(h), *etcd_steps, *after, bucket_ref("backups")),
         )
@@ -131,7 +132,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
                "appdb.sql": render.render_app_db_sql(),
                "scram_verifier.py": (HOST_DIR / "scram_verifier.py").read_text()},
         secrets={r.secret: table[r.secret] for r in render.roles(settings)} | pick(render.SECRET_SUPERUSER),
-        params={"HOST_IP": leader.private_ip, "API_PORT": str(render.PATRONI_PORT),
+        params={"HOST_IP": leader.private_ip, "API_PORT": str(render.PATRONI_PORT), "PG_PORT": str(render.PG_PORT),
                 "APP_SCRAM_ITERATIONS": str(pg.scram_iterations),
                 "SCRAM_ITERATIONS": str(render.SCRAM_ITERATIONS)},
         after=(f"{leader.name}-postgres",),
@@ -145,6 +146,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
             files={"pgbouncer.ini": render.render_pgbouncer(settings, h),
                    "userlist.txt": render.render_userlist(), "pgbouncer.tmpfiles": TMPFILES, **files},
             secrets={**keys, **pick(render.SECRET_PGBOUNCER_AUTH, render.SECRET_MONITORING)},
+            params={"PGBOUNCER_PORT": str(render.PGBOUNCER_PORT)},
             after=(f"{h.name}-postgres", databases),
         ))
         steps.append(Step(

@@ -73,6 +73,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
         redis_steps.append(Step(
             name=f"{h.name}-redis", host=h, script=HOST_DIR / "redis.sh",
             files={
+                "redis-lib.sh": (HOST_DIR / "redis_lib.sh").read_text(),
                 "redis.conf": render.render_redis_conf(settings, h),
                 "guard.env": render.render_guard_env(settings, h),
                 "redis-guard": (FILES_DIR / "redis-guard.sh").read_text(),
@@ -92,6 +93,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
         sentinel_steps.append(Step(
             name=f"{h.name}-sentinel", host=h, script=HOST_DIR / "sentinel.sh",
             files={
+                "redis-lib.sh": (HOST_DIR / "redis_lib.sh").read_text(),
                 "sentinel.conf": render.render_sentinel_conf(settings, h),
                 "sentinel-dropin.conf": render.render_sentinel_dropin(),
                 "sentinel-merge.pl": (FILES_DIR / "sentinel-merge.pl").read_text(),

@@ -29,7 +29,19 @@ def test_shellcheck(script: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("script", [s for s in SCRIPTS if "/host/" in str(s)], ids=lambda p: p.name)
+# Step scripts (not the libraries they source, which declare `# shellcheck shell=bash`).
+STEPS = [s for s in SCRIPTS if "/host/" in str(s) and not s.read_text().startswith("# shellcheck shell=bash")]
+
+
+def test_no_step_loops_by_hand() -> None:
+    """Every wait of a step is bounded through step_lib's wait_until, not a hand-written loop."""
+    import re
+
+    loops = [f"{s.relative_to(ROOT)}" for s in STEPS if re.search(r"for _ in \$\(seq ", s.read_text())]
+    assert loops == []
+
+
+@pytest.mark.parametrize("script", STEPS, ids=lambda p: p.name)
 def test_host_scripts_are_strict(script: Path) -> None:
     text = script.read_text()
     assert "set -euo pipefail" in text

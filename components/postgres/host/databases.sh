@@ -5,7 +5,7 @@
 # or its stored verifier uses another iteration count than wanted (APP_SCRAM_ITERATIONS for app
 # roles, SCRAM_ITERATIONS for the platform's own). Passwords reach PostgreSQL only as SCRAM
 # verifiers computed here (scram_verifier.py), never in plain text.
-# Params: HOST_IP, API_PORT, SCRAM_ITERATIONS, APP_SCRAM_ITERATIONS. Files: roles.tsv, databases.tsv, appdb.sql,
+# Params: HOST_IP, API_PORT, PG_PORT, SCRAM_ITERATIONS, APP_SCRAM_ITERATIONS. Files: roles.tsv, databases.tsv, appdb.sql,
 # scram_verifier.py. Secrets: one per role, pg_superuser_password.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
@@ -27,9 +27,9 @@ else
     | python3 -c 'import json,sys; print(next(m["host"] for m in json.load(sys.stdin)["members"] if m["role"] == "leader"))') \
     || die "no leader in the Patroni cluster"
   sslmode=verify-ca
-  printf '%s:5432:*:postgres:%s\n' "$target" "$(secret pg_superuser_password)" >"$pgpass"
+  printf '%s:%s:*:postgres:%s\n' "$target" "$PG_PORT" "$(secret pg_superuser_password)" >"$pgpass"
   sql() { local db=$1; shift; PGPASSFILE=$pgpass psql \
-    "host=$target user=postgres dbname=$db sslmode=$sslmode sslrootcert=$TLS/ca.crt" -XAtq -v ON_ERROR_STOP=1 "$@"; }
+    "host=$target port=$PG_PORT user=postgres dbname=$db sslmode=$sslmode sslrootcert=$TLS/ca.crt" -XAtq -v ON_ERROR_STOP=1 "$@"; }
   log "this node is a replica; managing databases on the primary $target"
 fi
 
@@ -37,8 +37,8 @@ fi
 can_login() {
   local check
   check=$(mktemp "$STEP_DIR/pgpass.XXXXXX")
-  printf '%s:5432:postgres:%s:%s\n' "$target" "$1" "$(secret "$2")" >"$check"
-  PGPASSFILE=$check psql "host=$target user=$1 dbname=postgres sslmode=$sslmode sslrootcert=$TLS/ca.crt connect_timeout=5" \
+  printf '%s:%s:postgres:%s:%s\n' "$target" "$PG_PORT" "$1" "$(secret "$2")" >"$check"
+  PGPASSFILE=$check psql "host=$target port=$PG_PORT user=$1 dbname=postgres sslmode=$sslmode sslrootcert=$TLS/ca.crt connect_timeout=5" \
     -XAtqc 'SELECT 1' >/dev/null 2>&1
 }
 

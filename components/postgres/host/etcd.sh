@@ -88,12 +88,8 @@ if [ "$restart" -eq 1 ] && ! file_changed /etc/etcd/tls/ca.crt && systemctl is-a
    && { [ -z "$OTHER_ENDPOINTS" ] || ctl "$OTHER_ENDPOINTS" endpoint health >/dev/null 2>&1; }; then
   # A running member whose peers are all healthy: a rolling restart, done only once it is back.
   timeout 90 systemctl restart etcd || die "etcd did not come back within 90 s after its restart"
-  healthy=0
-  for _ in $(seq 1 30); do
-    if ctl "$OWN_ENDPOINT" endpoint health >/dev/null 2>&1; then healthy=1; break; fi
-    sleep 1
-  done
-  [ "$healthy" -eq 1 ] || die "etcd restarted but is not healthy after 30 s"
+  own_healthy() { ctl "$OWN_ENDPOINT" endpoint health >/dev/null 2>&1; }
+  wait_until 30 1 "etcd to report healthy" own_healthy || die "etcd restarted but is not healthy after 30 s"
   changed "restarted etcd (rolling: peers healthy, back healthy)"
 elif [ "$restart" -eq 1 ]; then
   systemctl restart --no-block etcd
@@ -104,17 +100,15 @@ elif ! systemctl is-active --quiet etcd; then
 fi
 
 # The member must at least be running (activating while it waits for its peers is fine).
-running=0
-for _ in $(seq 1 20); do
-  state=$(systemctl show -p ActiveState --value etcd)
-  case "$state" in
-    active|activating) running=1; break ;;
+running() {
+  case "$(systemctl show -p ActiveState --value etcd)" in
+    active|activating) return 0 ;;
+    *) return 1 ;;
   esac
-  sleep 1
-done
-if [ "$running" -eq 0 ]; then
+}
+if ! wait_until 20 1 "etcd to run" running; then
   journalctl -u etcd -n 30 --no-pager >&2 || true
-  die "etcd is $state"
+  die "etcd is $(systemctl show -p ActiveState --value etcd)"
 fi
 
 # The witness keeps the raft leader (files/etcd-leader.sh says why); elsewhere the timer must not run.

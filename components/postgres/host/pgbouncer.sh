@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# PgBouncer on a database VM: port 6432, TLS for TCP clients, SCRAM, auth_query through the
-# pgbouncer_auth role, its own socket directory. Files: pgbouncer.ini, userlist.txt,
+# PgBouncer on a database VM: port PGBOUNCER_PORT (a parameter), TLS for TCP clients, SCRAM, auth_query through the
+# pgbouncer_auth role, its own socket directory. Params: PGBOUNCER_PORT. Files: pgbouncer.ini, userlist.txt,
 # pgbouncer.tmpfiles, ca.crt, host.crt. Secrets: host_key, pgbouncer_auth_password,
 # pg_monitoring_password.
 set -euo pipefail
@@ -40,9 +40,7 @@ elif file_changed /etc/pgbouncer/pgbouncer.ini /etc/pgbouncer/userlist.txt /etc/
   changed "reloaded pgbouncer"
 fi
 
-for _ in $(seq 1 30); do
-  pg_isready -q -h 127.0.0.1 -p 6432 -t 2 && exit 0
-  sleep 1
-done
-journalctl -u pgbouncer -n 30 --no-pager >&2 || true
-die "PgBouncer does not accept connections on 6432"
+if ! wait_until 30 1 "PgBouncer to accept connections" pg_isready -q -h 127.0.0.1 -p "$PGBOUNCER_PORT" -t 2; then
+  journalctl -u pgbouncer -n 30 --no-pager >&2 || true
+  die "PgBouncer does not accept connections on $PGBOUNCER_PORT"
+fi

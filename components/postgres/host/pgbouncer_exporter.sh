@@ -29,10 +29,8 @@ restart_if_changed "$UNIT" "$LAUNCHER" "$CONF" "$PGPASS" "$DROPIN"
 
 # It connects (and dies on failure, then systemd retries every 5 s) before it serves metrics.
 url="http://$HOST_IP:$PORT/metrics"
-for _ in $(seq 1 30); do
-  out=$(curl -sf --max-time 3 "$url" || true)
-  grep -q '^pgbouncer_databases ' <<<"$out" && exit 0
-  sleep 1
-done
-journalctl -u "$UNIT" -n 30 --no-pager >&2 || true
-die "$UNIT does not serve PgBouncer metrics on $url"
+serves() { grep -q '^pgbouncer_databases ' <<<"$(curl -sf --max-time 3 "$url" || true)"; }
+if ! wait_until 30 1 "PgBouncer metrics on $url" serves; then
+  journalctl -u "$UNIT" -n 30 --no-pager >&2 || true
+  die "$UNIT does not serve PgBouncer metrics on $url"
+fi

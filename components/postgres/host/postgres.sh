@@ -2,7 +2,7 @@
 # PostgreSQL under Patroni on a database VM: packages (PGDG only where the distribution lacks the
 # version), certificates, pgBackRest configuration (archive_command and replica restore need it),
 # the Patroni configuration, start, and a bounded wait until this node runs PostgreSQL.
-# Params: PG_VERSION, CLUSTER, DATA_DIR, HOST_IP, API_PORT, NODE_ROLE (leader|replica).
+# Params: PG_VERSION, CLUSTER, DATA_DIR, HOST_IP, API_PORT, ETCD_CLIENT_PORT, NODE_ROLE (leader|replica).
 # Files: config.yml, dcs.yml, pgbackrest.conf, ca.crt, host.crt, patroni_launcher.py, patroni.dropin,
 # s3-ca.crt (optional).
 # Secrets: host_key and the passwords the files refer to.
@@ -76,16 +76,11 @@ if ! patroni --validate-config "$CONFIG" >"$STEP_DIR/validate.log" 2>&1; then
 fi
 
 # --- the DCS must have quorum before Patroni starts (bounded: 60 x 2 s) -------------------------
-etcd_ok=0
-for _ in $(seq 1 60); do
-  if ETCDCTL_API=3 etcdctl --endpoints="https://127.0.0.1:2379" --cacert="$TLS/ca.crt" \
-       --cert="$TLS/host.crt" --key="$TLS/host.key" --command-timeout=3s endpoint health >/dev/null 2>&1; then
-    etcd_ok=1
-    break
-  fi
-  sleep 2
-done
-[ "$etcd_ok" -eq 1 ] || die "etcd has no quorum after 120 s (are the other members' etcd steps done?)"
+etcd_ok() {
+  ETCDCTL_API=3 etcdctl --endpoints="https://127.0.0.1:$ETCD_CLIENT_PORT" --cacert="$TLS/ca.crt" \
+    --cert="$TLS/host.crt" --key="$TLS/host.key" --command-timeout=3s endpoint health >/dev/null 2>&1
+}
+wait_until 120 2 "etcd quorum" etcd_ok || die "etcd has no quorum after 120 s (are the other members' etcd steps done?)"
 
 # --- Patroni --------------------------------------------------------------------------------------
 # Patroni runs through the launcher, which backports upstream's etcd3 leader-key fix on Patroni
@@ -112,22 +107,20 @@ elif file_changed "$LAUNCHER" "$DROPIN"; then
   # and re-attaches when it starts: no failover, no client sees it.
   patronictl -c "$CONFIG" pause --wait "$CLUSTER" >&2
   systemctl restart patroni
-  for _ in $(seq 1 60); do
-    [ "$(api health)" = 200 ] && break
-    sleep 1
-  done
+  api_healthy() { [ "$(api health)" = 200 ]; }
+  wait_until 60 1 "Patroni's API" api_healthy || true
   patronictl -c "$CONFIG" resume --wait "$CLUSTER" >&2
   # Back to normal before the step ends: every member running, and a sync standby again where the
   # cluster is synchronous (bounded: 30 x 1 s).
-  for _ in $(seq 1 30); do
+  settled() {
     curl -s --max-time 3 --cacert "$TLS/ca.crt" "https://$HOST_IP:$API_PORT/cluster" | python3 -c '
 import json, sys
 ms = json.load(sys.stdin)["members"]
 sync = "synchronous_mode: true" in open("/etc/patroni/dcs.yml").read()
 ok = all(m["state"] in ("running", "streaming") for m in ms) and any(m["role"] == "leader" for m in ms)
-sys.exit(0 if ok and (not sync or len(ms) < 2 or any(m["role"] == "sync_standby" for m in ms)) else 1)' && break
-    sleep 1
-  done
+sys.exit(0 if ok and (not sync or len(ms) < 2 or any(m["role"] == "sync_standby" for m in ms)) else 1)'
+  }
+  wait_until 30 1 "every member running and a sync standby" settled || true
   changed "restarted patroni (paused) for the launcher"
 elif file_changed "$CONFIG" "$TLS/ca.crt" "$TLS/host.crt" "$TLS/host.key" /etc/pgbackrest.conf; then
   # SIGHUP: Patroni re-reads its file and reloads PostgreSQL; no restart, no failover.
@@ -136,21 +129,15 @@ elif file_changed "$CONFIG" "$TLS/ca.crt" "$TLS/host.crt" "$TLS/host.key" /etc/p
 fi
 
 # A replica may be restored from S3 first: allow it time (bounded: 900 s).
-want=health
-for i in $(seq 1 450); do
-  [ "$(api "$want")" = 200 ] && break
-  if [ "$i" -eq 450 ]; then
-    journalctl -u patroni -n 40 --no-pager >&2 || true
-    die "PostgreSQL is not running under Patroni after 900 s"
-  fi
-  sleep 2
-done
+api_ok() { [ "$(api health)" = 200 ]; }
+if ! wait_until 900 2 "PostgreSQL under Patroni" api_ok; then
+  journalctl -u patroni -n 40 --no-pager >&2 || true
+  die "PostgreSQL is not running under Patroni after 900 s"
+fi
 if [ "$NODE_ROLE" = leader ] && [ "$started" -eq 1 ]; then
   # First start of the first node: wait for it to take the leader key (bootstrap or existing).
-  for _ in $(seq 1 60); do
-    [ "$(api primary)" = 200 ] || [ "$(api replica)" = 200 ] && break
-    sleep 1
-  done
+  has_role() { [ "$(api primary)" = 200 ] || [ "$(api replica)" = 200 ]; }
+  wait_until 60 1 "the leader key" has_role || true
 fi
 
 # Cluster-wide settings changed since bootstrap (timing profile, synchronous mode, DCS params).

@@ -2,27 +2,17 @@
 # RedisSentinelCluster, data node: packages, kernel settings, redis.conf, the start-up guard
 # (no stale master) and the service. Never restarts Redis unless its configuration changed.
 # Params: MASTER_NAME, REDIS_PORT, TLS (0/1).
-# Files: redis.conf (with {{secret:...}}), guard.env, redis-guard, redis-dropin.conf,
+# Files: redis-lib.sh, redis.conf (with {{secret:...}}), guard.env, redis-guard, redis-dropin.conf,
 # 61-platform-redis.conf, platform-redis-thp.service; with TLS: tls-ca.crt, tls-redis.crt, tls-redis.key.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
+# shellcheck source=components/redis/host/redis_lib.sh
+. "$STEP_DIR/files/redis-lib.sh"
 
 ensure_packages redis-server redis-sentinel redis-tools prometheus-redis-exporter
-
-# Redis 7 is required (ACL subcommand rules, multi-directory AOF, Sentinel options): Debian 12 and
-# Ubuntu 24.04 ship 7.0; Ubuntu 22.04 ships 6.0 and needs Redis 7 from elsewhere.
-redis_version=$(redis-server --version | sed -nE 's/.* v=([0-9]+)\..*/\1/p')
-[ "${redis_version:-0}" -ge 7 ] || die "Redis 7 is required; this host's package is $(redis-server --version)"
-
-STATE=/var/lib/platform-redis
-install -d -m 0700 -o root -g root "$STATE"
-
-# Redis and Sentinel rewrite their own files: /etc/redis and the files in it belong to redis.
-if [ "$(stat -c '%a %U:%G' /etc/redis)" != "2770 redis:redis" ]; then
-  chown redis:redis /etc/redis && chmod 2770 /etc/redis
-  changed "/etc/redis permissions"
-fi
+require_redis7 redis-server
+redis_dirs
 install -d -m 0750 -o root -g redis /etc/redis/platform
 
 # --- kernel settings: optimisations, reported (not fatal) where the host does not allow them ---
@@ -55,13 +45,7 @@ fi
 
 # --- TLS material (redis.tls) ---------------------------------------------------------------------
 restart=0
-if [ "$TLS" = 1 ]; then
-  install -d -m 0750 -o redis -g redis /etc/redis/tls
-  put tls-ca.crt /etc/redis/tls/ca.crt 0644 redis:redis
-  put tls-redis.crt /etc/redis/tls/redis.crt 0644 redis:redis
-  put tls-redis.key /etc/redis/tls/redis.key 0600 redis:redis
-  if file_changed /etc/redis/tls/ca.crt /etc/redis/tls/redis.crt /etc/redis/tls/redis.key; then restart=1; fi
-fi
+install_redis_tls
 
 # --- redis.conf: Redis rewrites the live file (CONFIG REWRITE), so it is (re)written only when
 # the *rendered* version changed (tracked by hash); the guard owns the `replicaof` line. ---------
@@ -83,13 +67,7 @@ ensure_service redis-server "$restart"
 # Ready: answers with data loaded (bounded; a large AOF takes time to load).
 REDISCLI_AUTH=$(secret redis_password)
 export REDISCLI_AUTH
-tls_args=()
-[ "$TLS" = 1 ] && tls_args=(--tls --cacert /etc/redis/tls/ca.crt)
-for _ in $(seq 1 120); do
-  pong=$(timeout 3 redis-cli "${tls_args[@]}" --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" PING 2>/dev/null || true)
-  [ "$pong" = PONG ] && break
-  sleep 1
-done
-[ "${pong:-}" = PONG ] || die "redis-server did not answer PING within 120 s (journalctl -u redis-server)"
-role=$(timeout 3 redis-cli "${tls_args[@]}" --no-auth-warning -h 127.0.0.1 -p "$REDIS_PORT" ROLE | awk 'NR == 1')
+pongs() { [ "$(local_cli "$REDIS_PORT" PING 2>/dev/null || true)" = PONG ]; }
+wait_until 120 1 "redis-server to answer PING" pongs || die "redis-server did not answer PING within 120 s (journalctl -u redis-server)"
+role=$(local_cli "$REDIS_PORT" ROLE | awk 'NR == 1')
 log "redis-server is up as $role (Sentinel master name $MASTER_NAME)"

@@ -3,37 +3,23 @@
 # its state (current master, epochs, known replicas and Sentinels, its id). A changed *rendered*
 # configuration (tracked by hash) is installed with that state carried over, so a re-run never
 # makes a Sentinel forget a failover. Params: MASTER_NAME, SENTINEL_PORT, TLS (0/1).
-# Files: sentinel.conf (with {{secret:...}}), sentinel-dropin.conf, sentinel-merge.pl; with TLS: tls-ca.crt,
+# Files: redis-lib.sh, sentinel.conf (with {{secret:...}}), sentinel-dropin.conf, sentinel-merge.pl; with TLS: tls-ca.crt,
 # tls-redis.crt, tls-redis.key.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
+# shellcheck source=components/redis/host/redis_lib.sh
+. "$STEP_DIR/files/redis-lib.sh"
 
 ensure_packages redis-sentinel redis-tools
-
-# Redis 7 is required (ACL subcommand rules, multi-directory AOF, Sentinel options): Debian 12 and
-# Ubuntu 24.04 ship 7.0; Ubuntu 22.04 ships 6.0 and needs Redis 7 from elsewhere.
-redis_version=$(redis-sentinel --version | sed -nE 's/.* v=([0-9]+)\..*/\1/p')
-[ "${redis_version:-0}" -ge 7 ] || die "Redis 7 is required; this host's package is $(redis-sentinel --version)"
-
-STATE=/var/lib/platform-redis
-install -d -m 0700 -o root -g root "$STATE"
-if [ "$(stat -c '%a %U:%G' /etc/redis)" != "2770 redis:redis" ]; then
-  chown redis:redis /etc/redis && chmod 2770 /etc/redis
-  changed "/etc/redis permissions"
-fi
+require_redis7 redis-sentinel
+redis_dirs
 
 put sentinel-dropin.conf /etc/systemd/system/redis-sentinel.service.d/platform.conf 0644 root:root
 if file_changed /etc/systemd/system/redis-sentinel.service.d/platform.conf; then systemctl daemon-reload; fi
 
 restart=0
-if [ "$TLS" = 1 ]; then
-  install -d -m 0750 -o redis -g redis /etc/redis/tls
-  put tls-ca.crt /etc/redis/tls/ca.crt 0644 redis:redis
-  put tls-redis.crt /etc/redis/tls/redis.crt 0644 redis:redis
-  put tls-redis.key /etc/redis/tls/redis.key 0600 redis:redis
-  if file_changed /etc/redis/tls/ca.crt /etc/redis/tls/redis.crt /etc/redis/tls/redis.key; then restart=1; fi
-fi
+install_redis_tls
 
 live=/etc/redis/sentinel.conf
 rendered=$(mktemp "$STEP_DIR/sentinel.conf.XXXXXX")
@@ -59,12 +45,11 @@ ensure_perms "$live" 0640 redis:redis
 
 ensure_service redis-sentinel "$restart"
 
-tls_args=()
-[ "$TLS" = 1 ] && tls_args=(--tls --cacert /etc/redis/tls/ca.crt)
-for _ in $(seq 1 30); do
-  master=$(timeout 3 redis-cli "${tls_args[@]}" -h 127.0.0.1 -p "$SENTINEL_PORT" SENTINEL GET-MASTER-ADDR-BY-NAME "$MASTER_NAME" 2>/dev/null | paste -sd: || true)
-  [[ $master == *:* ]] && break
-  sleep 1
-done
-[[ ${master:-} == *:* ]] || die "redis-sentinel does not know master $MASTER_NAME after 30 s (journalctl -u redis-sentinel)"
+knows_master() {
+  master=$(local_cli "$SENTINEL_PORT" SENTINEL GET-MASTER-ADDR-BY-NAME "$MASTER_NAME" 2>/dev/null | paste -sd: || true)
+  [[ $master == *:* ]]
+}
+master=""
+wait_until 30 1 "Sentinel to know master $MASTER_NAME" knows_master \
+  || die "redis-sentinel does not know master $MASTER_NAME after 30 s (journalctl -u redis-sentinel)"
 log "Sentinel monitors $MASTER_NAME at $master"
