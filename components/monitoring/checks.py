@@ -35,11 +35,14 @@ def api(ctx: Context, path: str, port: int = n.PROMETHEUS_PORT, method: str = "G
         return None
 
 
+NO_PROMETHEUS = [Row(FAIL, "-", "Prometheus does not answer on the monitoring VM")]
+
+
 @check("monitoring", "every scrape target up")
 def targets_up(ctx: Context) -> list[Row]:
     data = api(ctx, "/api/v1/targets?state=active")
     if data is None:
-        return [Row(FAIL, "-", "Prometheus does not answer on the monitoring VM")]
+        return NO_PROMETHEUS
     by_job: dict[str, list[dict[str, Any]]] = {}
     for t in data["data"]["activeTargets"]:
         by_job.setdefault(t["labels"].get("job", "?"), []).append(t)
@@ -55,7 +58,7 @@ def targets_up(ctx: Context) -> list[Row]:
 def rules_healthy(ctx: Context) -> list[Row]:
     data = api(ctx, "/api/v1/rules")
     if data is None:
-        return [Row(FAIL, "-", "Prometheus does not answer on the monitoring VM")]
+        return NO_PROMETHEUS
     rows = []
     for g in data["data"]["groups"]:
         bad = [f"{r.get('name')}: {r.get('lastError')}" for r in g["rules"] if r.get("health") != "ok"]

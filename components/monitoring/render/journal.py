@@ -5,6 +5,7 @@ the maintenance timer that caps the received journals' disk use and reports thei
 from __future__ import annotations
 
 from components.monitoring import names as n
+from components.systemd import oneshot_timer
 
 HEADER = "# Rendered by the platform program (components/monitoring/render/journal.py).\n"
 UPLOAD_TLS = "/etc/systemd/platform-journal-upload"  # ca.crt, host.crt, host.key (root:systemd-journal)
@@ -50,25 +51,8 @@ def render_maintenance_env(retention_days: int, max_use_percent: int) -> str:
 
 
 def render_maintenance_units() -> dict[str, str]:
-    service = "\n".join([
-        HEADER.rstrip("\n"),
-        "[Unit]",
-        "Description=Cap the received journals' disk use; report when each VM last sent (platform)",
-        "[Service]",
-        "Type=oneshot",
-        "ExecStart=/usr/local/lib/platform-monitoring/journal-maintain",
-        "",
-    ])
-    timer = "\n".join([
-        HEADER.rstrip("\n"),
-        "[Unit]",
-        "Description=Maintain the received journals (platform)",
-        "[Timer]",
-        "OnBootSec=1min",
-        "OnUnitActiveSec=1min",
-        "AccuracySec=5s",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ])
+    service, timer = oneshot_timer(
+        HEADER.rstrip("\n"), "Cap the received journals' disk use; report when each VM last sent (platform)",
+        "/usr/local/lib/platform-monitoring/journal-maintain", "1min", boot="1min", accuracy="5s",
+        timer_description="Maintain the received journals (platform)")
     return {"platform-journal-maintain.service": service, "platform-journal-maintain.timer": timer}

@@ -10,6 +10,7 @@ import yaml
 
 from components.contract import TlsProbe
 from components.monitoring import names as n
+from components.systemd import oneshot_timer
 
 HEADER = "# Rendered by the platform program (components/monitoring/render/probes.py); do not edit.\n"
 PROBE_TIMER_SECONDS = 300
@@ -39,26 +40,9 @@ def render_starttls_targets(probes: Sequence[TlsProbe]) -> str:
 
 
 def render_probe_units() -> dict[str, str]:
-    service = "\n".join([
+    service, timer = oneshot_timer(
         "# Rendered by the platform program (components/monitoring/render/probes.py).",
-        "[Unit]",
-        "Description=Certificates of the platform's PostgreSQL and PgBouncer endpoints (textfile metrics)",
-        "After=network-online.target",
-        "[Service]",
-        "Type=oneshot",
-        "ExecStart=/usr/local/lib/platform-monitoring/tls-probe",
-        "",
-    ])
-    timer = "\n".join([
-        "# Rendered by the platform program (components/monitoring/render/probes.py).",
-        "[Unit]",
-        "Description=Probe the platform's STARTTLS certificates",
-        "[Timer]",
-        "OnBootSec=30s",
-        f"OnUnitActiveSec={PROBE_TIMER_SECONDS}s",
-        "AccuracySec=5s",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ])
+        "Certificates of the platform's PostgreSQL and PgBouncer endpoints (textfile metrics)",
+        "/usr/local/lib/platform-monitoring/tls-probe", f"{PROBE_TIMER_SECONDS}s", boot="30s", accuracy="5s",
+        after="network-online.target", timer_description="Probe the platform's STARTTLS certificates")
     return {"platform-tls-probe.service": service, "platform-tls-probe.timer": timer}

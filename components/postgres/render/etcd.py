@@ -14,6 +14,7 @@ from components.postgres.names import (
 )
 from components.postgres.render.patroni import etcd_hosts
 from components.settings import Host, Settings
+from components.systemd import oneshot_timer
 
 
 def render_etcd(settings: Settings, host: Host) -> str:
@@ -69,28 +70,10 @@ def render_etcd_join_dropin() -> str:
 
 def render_etcd_leader_units() -> dict[str, str]:
     """The witness's service + timer that keep the raft leader there (files/etcd-leader.sh)."""
-    service = "\n".join([
+    service, timer = oneshot_timer(
         "# Rendered by the platform program (components/postgres/render.py).",
-        "[Unit]",
-        "Description=Keep the etcd raft leader on this witness VM (platform)",
-        "After=etcd.service",
-        "[Service]",
-        "Type=oneshot",
-        "ExecStart=/usr/local/sbin/platform-etcd-leader",
-        "",
-    ])
-    timer = "\n".join([
-        "# Rendered by the platform program (components/postgres/render.py).",
-        "[Unit]",
-        "Description=Keep the etcd raft leader on this witness VM (platform)",
-        "[Timer]",
-        "OnBootSec=30s",
-        "OnUnitActiveSec=30s",
-        "AccuracySec=1s",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ])
+        "Keep the etcd raft leader on this witness VM (platform)", "/usr/local/sbin/platform-etcd-leader",
+        "30s", boot="30s", accuracy="1s", after="etcd.service")
     return {"etcd-leader.service": service, "etcd-leader.timer": timer}
 
 
