@@ -56,6 +56,26 @@ class Registered:
     outputs: dict[str, Any] = field(default_factory=dict)
 
 
+_registering = threading.local()
+
+
+@dataclass(frozen=True)
+class Registration:
+    """What the engine knows about a registration beyond the mock's arguments (for the lab's diff)."""
+
+    urn: str
+    parent: str
+    dependencies: tuple[str, ...]
+    replace_on_changes: tuple[str, ...]
+    additional_secret_outputs: tuple[str, ...]
+    delete_before_replace: bool
+
+
+def current_registration() -> Registration | None:
+    """Inside `Mocks.new_resource`: the registration being handled on this thread."""
+    return getattr(_registering, "value", None)
+
+
 class RecordingMonitor(pmocks.MockMonitor):
     """The SDK's mock monitor, also keeping parent and dependencies of each registration."""
 
@@ -68,7 +88,17 @@ class RecordingMonitor(pmocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
-        resp = super().RegisterResource(request)
+        _registering.value = Registration(
+            urn=self.make_urn(request.parent, request.type, request.name), parent=request.parent,
+            dependencies=tuple(sorted(request.dependencies)),
+            replace_on_changes=tuple(request.replaceOnChanges),
+            additional_secret_outputs=tuple(request.additionalSecretOutputs),
+            delete_before_replace=bool(request.deleteBeforeReplace),
+        )
+        try:
+            resp = super().RegisterResource(request)
+        finally:
+            _registering.value = None
         rec = Registered(
             type=request.type, name=request.name, urn=resp.urn, parent=request.parent,
             dependencies=sorted(request.dependencies), custom=bool(request.custom),

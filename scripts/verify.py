@@ -36,9 +36,11 @@ def make_context(stack: str, identity: str | None, outputs_file: str | None) -> 
     cfg = stack_config(stack)
     outputs: dict[str, Any] = {}
     if stack == "lab":
-        from scripts.lablib.apply import saved_outputs
+        from scripts.lablib.apply import apply_overlay, saved_outputs, saved_overlay
         from scripts.lablib.s3 import ca_cert_path
 
+        # What the last `scripts/lab up` applied: Pulumi.lab.yaml plus that run's `--set` keys.
+        cfg = apply_overlay(cfg, saved_overlay())
         cfg["s3"] = dict(cfg.get("s3") or {}, caCertificate=Path(ca_cert_path()).read_text())
         outputs = unwrap(saved_outputs())
     if outputs_file:

@@ -111,9 +111,14 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
         )
 
     def pgbackrest_step(h: Host) -> Step:
-        return Step(name=f"{h.name}-pgbackrest", host=h, script=HOST_DIR / "pgbackrest.sh",
-                    files={"platform-pg-backup": render.render_backup_script(settings),
-                           "pgbackrest.cron": render.render_backup_cron(settings)},
+        # The postgres step installs pgbackrest.conf (and the S3 CA); they are here too so that a
+        # changed repository (bucket, endpoint, cipher) re-runs this step: stanza and check there.
+        files: dict[str, FileValue] = {"platform-pg-backup": render.render_backup_script(settings),
+                                       "pgbackrest.cron": render.render_backup_cron(settings),
+                                       "pgbackrest.conf": pgbackrest_conf}
+        if settings.s3.ca_certificate:
+            files["s3-ca.crt"] = settings.s3.ca_certificate
+        return Step(name=f"{h.name}-pgbackrest", host=h, script=HOST_DIR / "pgbackrest.sh", files=files,
                     params={"STANZA": render.stanza(settings)}, after=(f"{h.name}-postgres",))
 
     # 2. The leader bootstraps the cluster, its backups start the repository; replicas are then

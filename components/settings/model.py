@@ -133,6 +133,8 @@ class PostgresSettings:
     databases: tuple[str, ...]
     etcd_witness: str | None
     backup: BackupSchedule
+    etcd_heartbeat_ms: int = 100
+    etcd_election_timeout_ms: int = 1000
 
 
 @dataclass(frozen=True)

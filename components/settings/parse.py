@@ -138,7 +138,7 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
     p = r.obj("postgres", raw, (
         "version", "clusterName", "synchronous", "ttl", "loopWait", "retryTimeout",
         "primaryStartTimeout", "maxConnections", "scramIterations", "poolMode", "poolModeOverrides", "extraDatabases",
-        "etcdWitness", "backup",
+        "etcdWitness", "backup", "etcdHeartbeatMs", "etcdElectionTimeoutMs",
     ))
     version = r.integer("postgres.version", p.get("version"), 15, lo=15, hi=15)
     ttl = r.integer("postgres.ttl", p.get("ttl"), 20, lo=20, hi=300)
@@ -147,6 +147,14 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
     if loop_wait + 2 * retry_timeout > ttl:
         r.problem("postgres.ttl", f"loopWait ({loop_wait}) + 2 * retryTimeout ({retry_timeout}) must "
                   f"not exceed ttl ({ttl}); Patroni would lose the leader key while retrying")
+    heartbeat = r.integer("postgres.etcdHeartbeatMs", p.get("etcdHeartbeatMs"), 100, lo=10, hi=1000)
+    election = r.integer("postgres.etcdElectionTimeoutMs", p.get("etcdElectionTimeoutMs"), 1000, lo=50, hi=50000)
+    if election < 5 * heartbeat:
+        r.problem("postgres.etcdElectionTimeoutMs", f"{election} is less than 5 x etcdHeartbeatMs ({heartbeat}); "
+                  "etcd refuses to start")
+    if 2 * election > 1000 * retry_timeout:
+        r.problem("postgres.etcdElectionTimeoutMs", f"{election} ms: an etcd election (up to ~2 election timeouts) "
+                  f"must fit in Patroni's retryTimeout ({retry_timeout} s), or a routine election demotes the primary")
     extra = r.string_list("postgres.extraDatabases", p.get("extraDatabases"), ())
     for i, name in enumerate(extra):
         r.string(f"postgres.extraDatabases[{i}]", name, "", pattern=DB_NAME_RE,
@@ -198,7 +206,7 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
                                   max(100, min(400, mem // 32)), lo=20, hi=5000),
         scram_iterations=r.integer("postgres.scramIterations", p.get("scramIterations"), 4096, lo=16, hi=100000),
         pool_mode=pool_mode, pool_mode_overrides=overrides, databases=databases,
-        etcd_witness=witness, backup=backup,
+        etcd_witness=witness, backup=backup, etcd_heartbeat_ms=heartbeat, etcd_election_timeout_ms=election,
     )
 
 

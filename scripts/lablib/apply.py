@@ -1,12 +1,19 @@
-"""Apply a stack to real hosts without the Pulumi CLI: the program runs under Pulumi's mocks
-interface, and this mock *performs* every resource that touches the outside world.
+"""Apply a stack to the lab's hosts as `pulumi up` would, without the Pulumi CLI: the program runs
+under Pulumi's mocks interface, and this mock plays the engine and the providers.
 
-- `command:remote:Command`: the bootstrap command line runs over SSH with the step's stdin, exactly
-  as pulumi-command would run it; a non-zero exit stops the run with host, step and the script's
-  own error output (secret values masked).
-- `random:*:RandomPassword`, `tls:*`: generated here and kept in `.lab/state.json` (mode 0600), so
-  a second apply reuses them and converged hosts see identical files.
-- `aws:s3/bucket:Bucket`: created on the lab's S3 server.
+The engine's part: every registration is diffed against the lab state (`state.py`, `plan.py`):
+`same` resources are not performed (their recorded outputs are returned), others are created,
+updated or replaced, and recorded resources the program no longer registers are deleted at the
+end. `preview_stack` only plans (a dry run: values that depend on what would change are unknown,
+as in `pulumi preview`); `apply_stack` plans, prints the plan, then performs it.
+
+The providers' part:
+- `command:remote:Command`: `create` (or `update`, when one is given and the diff is an update)
+  runs over SSH with the step's stdin, exactly as pulumi-command runs it; a non-zero exit stops the
+  run with host, step and the script's own error output (secret values masked). `delete` runs when
+  a resource with one is deleted or replaced.
+- `random:*:RandomPassword`, `tls:*`: generated here (`generate.py`) and kept in the state.
+- `aws:s3/bucket:Bucket`: created on (and deleted from) the lab's S3 server.
 
 Ordering and parallelism are the SDK's own (a resource's `new_resource` runs only after all it
 depends on have returned), as under `pulumi up`.
@@ -14,27 +21,45 @@ depends on have returned), as under `pulumi up`.
 
 from __future__ import annotations
 
-import datetime as dt
+import copy
 import hashlib
 import json
 import os
-import secrets
-import string
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pulumi.runtime import mocks as pmocks
+from pulumi.runtime import rpc
 
-from scripts.program import run_program, stack_config, unwrap
+from scripts.lablib import plan as lplan
+from scripts.lablib.generate import random_password, tls_outputs
+from scripts.lablib.state import LabState
+from scripts.program import current_registration, is_secret, run_program, stack_config, unwrap
 
 STATUS_PREFIX = "platform-step:"
 STEP_TIMEOUT = 900  # seconds; the slowest step (package installs) takes well under this
+OUTPUT_KEEP = 20000  # characters of a step's stdout/stderr kept in the state (the tail)
+COMMAND = lplan.COMMAND
+BUCKET = "aws:s3/bucket:Bucket"
+RANDOM = "random:index/randomPassword:RandomPassword"
+# Outputs a provider computes (unknown in a preview until the resource exists).
+COMPUTED = {
+    COMMAND: ("stdout", "stderr"),
+    RANDOM: ("result", "bcryptHash"),
+    "tls:index/privateKey:PrivateKey": ("privateKeyPem", "publicKeyPem", "privateKeyPemPkcs8"),
+    "tls:index/selfSignedCert:SelfSignedCert": ("certPem",),
+    "tls:index/locallySignedCert:LocallySignedCert": ("certPem",),
+    "tls:index/certRequest:CertRequest": ("certRequestPem",),
+}
+# `--set` may not touch these: the lab supplies them (secrets, its CA) or is built from them (hosts).
+LAB_OWNED = ("hosts", "sshPrivateKey", "s3AccessKey", "s3SecretKey", "s3.caCertificate")
 
 
 class StepFailed(RuntimeError):
@@ -48,13 +73,63 @@ class StepResult:
     status: str  # "changed" | "unchanged" | "failed"
     detail: str
     seconds: float
+    op: str = ""  # the operation it ran for: create | update | replace | delete | same (--rerun-all)
+
+
+@dataclass
+class PlanEntry:
+    urn: str
+    type: str
+    name: str
+    host: str
+    op: str
+    paths: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    reason: str = ""
+
+    def line(self) -> str:
+        kind = "step" if self.type == COMMAND else self.type.split(":")[0] if ":" in self.type else self.type
+        if self.type.startswith("platform:"):
+            kind = "component"
+        elif self.type.startswith("pulumi:providers:"):
+            kind = "provider"
+        what = ", ".join(self.files) if self.files else ", ".join(self.paths)
+        extra = "; ".join(x for x in (what, self.reason) if x)
+        where = f" ({self.host})" if self.host else ""
+        return f"  {lplan.SYMBOL[self.op]:<2} {self.op:<8} {kind:<9} {self.name}{where}{'  ' + extra if extra else ''}"
+
+
+@dataclass
+class Plan:
+    entries: list[PlanEntry] = field(default_factory=list)  # registered resources, in registration order
+
+    def counts(self) -> dict[str, int]:
+        return {op: sum(1 for e in self.entries if e.op == op) for op in lplan.OPS}
+
+    def changes(self) -> dict[str, str]:
+        return {e.name: e.op for e in self.entries if e.op != "same"}
+
+    def files(self) -> dict[str, list[str]]:
+        return {e.name: e.files for e in self.entries if e.op != "same" and e.type == COMMAND and e.files}
+
+    def lines(self) -> list[str]:
+        order = {op: i for i, op in enumerate(("delete", "replace", "update", "create"))}
+        shown = sorted((e for e in self.entries if e.op != "same"), key=lambda e: (order[e.op], e.name))
+        return [e.line() for e in shown]
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.counts(), "plan": self.changes(), "files": self.files()}
 
 
 @dataclass
 class ApplyReport:
-    steps: list[StepResult] = field(default_factory=list)
+    plan: Plan = field(default_factory=Plan)
+    steps: list[StepResult] = field(default_factory=list)  # commands performed
+    done: dict[str, str] = field(default_factory=dict)  # urn -> what apply did (an op)
     seconds: float = 0.0
     error: str | None = None
+    rerun_all: bool = False
+    state_file: str = ""
 
     @property
     def changed(self) -> int:
@@ -66,286 +141,296 @@ class ApplyReport:
             1 if self.error and not any(s.status == "failed" for s in self.steps) else 0
         )
 
+    def counts(self) -> dict[str, int]:
+        ops = list(self.done.values())
+        return {
+            "same": ops.count("same"),
+            "created": ops.count("create"),
+            "updated": ops.count("update"),
+            "replaced": ops.count("replace"),
+            "deleted": ops.count("delete"),
+        }
 
-class LabState:
-    """Generated values of the lab (passwords, keys, certificates), persisted between applies."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self.data: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-
-    def get_or_create(self, key: str, fingerprint: str, make: Any) -> Any:
-        with self._lock:
-            entry = self.data.get(key)
-            if entry is not None and entry.get("fingerprint") == fingerprint:
-                return entry["value"]
-        value = make()
-        with self._lock:
-            self.data[key] = {"fingerprint": fingerprint, "value": value}
-            self._save()
-        return value
-
-    def _save(self) -> None:
-        tmp = self.path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.data, f, indent=1, sort_keys=True)
-        tmp.replace(self.path)
+    def ran(self) -> list[str]:
+        return sorted(s.name for s in self.steps if s.status != "failed")
 
 
 def _fingerprint(inputs: dict[str, Any]) -> str:
+    """The previous state format's key for a generated value (inputs, secrets unwrapped)."""
     return hashlib.sha256(json.dumps(unwrap(inputs), sort_keys=True).encode()).hexdigest()
 
 
-def _mask(text: str, secret_values: list[str]) -> str:
-    for s in sorted(secret_values, key=len, reverse=True):
+def _mask(text: str, secret_values: Iterable[str]) -> str:
+    for s in sorted(set(secret_values), key=len, reverse=True):
         if len(s) >= 4:
             text = text.replace(s, "***")
     return text
 
 
-# --- TLS, as pulumi-tls would do it ----------------------------------------------------------
+@dataclass
+class Target:
+    """What the resources live on: lab hosts (by address) with their incarnation, and the S3 server."""
 
-
-def _tls(typ: str, inputs: dict[str, Any]) -> dict[str, Any]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-
-    def load_key(pem: str) -> Any:
-        return serialization.load_pem_private_key(pem.encode(), password=None)
-
-    def name(subject: dict[str, Any] | None) -> x509.Name:
-        subject = subject or {}
-        attrs = []
-        if subject.get("commonName"):
-            attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, subject["commonName"]))
-        if subject.get("organization"):
-            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, subject["organization"]))
-        return x509.Name(attrs)
-
-    def sans(i: dict[str, Any]) -> list[x509.GeneralName]:
-        import ipaddress
-
-        out: list[x509.GeneralName] = [x509.DNSName(d) for d in i.get("dnsNames") or []]
-        out += [x509.IPAddress(ipaddress.ip_address(a)) for a in i.get("ipAddresses") or []]
-        return out
-
-    def build(
-        subject: x509.Name,
-        public_key: Any,
-        issuer: x509.Name,
-        signer: Any,
-        i: dict[str, Any],
-        names: list[x509.GeneralName],
-        is_ca: bool,
-    ) -> str:
-        now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
-        hours = int(i.get("validityPeriodHours") or 8760)
-        uses = set(i.get("allowedUses") or [])
-        b = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(issuer)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(hours=hours))
-            .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        )
-        if names:
-            b = b.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        b = b.add_extension(
-            x509.KeyUsage(
-                digital_signature="digital_signature" in uses,
-                content_commitment=False,
-                key_encipherment="key_encipherment" in uses,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign="cert_signing" in uses,
-                crl_sign="crl_signing" in uses,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        eku = [
-            oid
-            for use, oid in (
-                ("server_auth", ExtendedKeyUsageOID.SERVER_AUTH),
-                ("client_auth", ExtendedKeyUsageOID.CLIENT_AUTH),
-            )
-            if use in uses
-        ]
-        if eku:
-            b = b.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-        cert = b.sign(signer, hashes.SHA256())
-        return cert.public_bytes(serialization.Encoding.PEM).decode()
-
-    if typ == "tls:index/privateKey:PrivateKey":
-        algo = inputs.get("algorithm", "RSA")
-        if algo == "ECDSA":
-            curve = {"P224": ec.SECP224R1(), "P256": ec.SECP256R1(), "P384": ec.SECP384R1(), "P521": ec.SECP521R1()}[
-                inputs.get("ecdsaCurve", "P224")
-            ]
-            key: Any = ec.generate_private_key(curve)
-            pem = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-            )
-        elif algo == "RSA":
-            key = rsa.generate_private_key(public_exponent=65537, key_size=int(inputs.get("rsaBits", 2048)))
-            pem = key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-            )
-        else:
-            raise StepFailed(f"lab mock: tls PrivateKey algorithm {algo!r} is not supported")
-        pub = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        return {
-            "privateKeyPem": pem.decode(),
-            "publicKeyPem": pub.decode(),
-            "privateKeyPemPkcs8": key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            ).decode(),
-        }
-    if typ == "tls:index/selfSignedCert:SelfSignedCert":
-        key = load_key(inputs["privateKeyPem"])
-        subject = name(inputs.get("subject"))
-        return {
-            "certPem": build(
-                subject, key.public_key(), subject, key, inputs, sans(inputs), bool(inputs.get("isCaCertificate"))
-            )
-        }
-    if typ == "tls:index/certRequest:CertRequest":
-        key = load_key(inputs["privateKeyPem"])
-        builder = x509.CertificateSigningRequestBuilder().subject_name(name(inputs.get("subject")))
-        if sans(inputs):
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans(inputs)), critical=False)
-        return {"certRequestPem": builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.PEM).decode()}
-    if typ == "tls:index/locallySignedCert:LocallySignedCert":
-        csr = x509.load_pem_x509_csr(inputs["certRequestPem"].encode())
-        ca_cert = x509.load_pem_x509_certificate(inputs["caCertPem"].encode())
-        ca_key = load_key(inputs["caPrivateKeyPem"])
-        try:
-            names = list(csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
-        except x509.ExtensionNotFound:
-            names = []
-        return {
-            "certPem": build(
-                csr.subject,
-                csr.public_key(),
-                ca_cert.subject,
-                ca_key,
-                inputs,
-                names,
-                bool(inputs.get("isCaCertificate")),
-            )
-        }
-    raise StepFailed(f"lab mock: unsupported tls resource {typ}")
-
-
-# --- the mock ---------------------------------------------------------------------------------
+    ip_to_name: dict[str, str]
+    host_ids: dict[str, str | None]  # host name -> /etc/machine-id of its current disk (None: no host)
+    s3_id: str | None
+    s3: dict[str, str] = field(default_factory=dict)
+    ca_file: str | None = None
+    ssh_key: str = ""  # the lab's deploy key: for deletes (the state keeps only a hash of connections)
 
 
 class LabMocks(pmocks.Mocks):
+    """The engine's diff + the providers. `preview`: plan only; else plan and perform."""
+
     def __init__(
-        self, state: LabState, report: ApplyReport, ip_to_name: dict[str, str], s3: dict[str, str], ca_file: str | None
+        self,
+        state: LabState,
+        report: ApplyReport,
+        target: Target,
+        preview: bool,
+        rerun_all: bool = False,
+        replace: Iterable[str] = (),
     ) -> None:
         self.state = state
         self.report = report
-        self.ip_to_name = ip_to_name
-        self.s3 = s3
-        self.ca_file = ca_file
+        self.target = target
+        self.preview = preview
+        self.rerun_all = rerun_all
+        self.replace = set(replace)
+        self.seen: set[str] = set()
+        self.entries: list[PlanEntry] = []  # what the diff said for each registration
+        self.replaced_deletes: list[dict[str, Any]] = []  # old records whose delete runs at the end
         self.t0 = time.monotonic()
         self._lock = threading.Lock()
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
 
+    # --- the engine ---------------------------------------------------------------------------
+
     def new_resource(self, args: pmocks.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        reg = current_registration()
+        if reg is None:
+            raise StepFailed(f"lab mock: {args.name} registered outside the recording monitor")
         typ, inputs = args.typ, args.inputs
+        record = self.state.get(reg.urn)
+        host = self._host_of(inputs) if typ == COMMAND else ""
+        gone = ""
+        if record is not None and typ == COMMAND and record.get("host_id") != self.target.host_ids.get(host):
+            gone = f"{host} is not the host this step ran on (recreated or down): the step runs again"
+        if record is not None and typ == BUCKET and record.get("s3_id") != self.target.s3_id:
+            gone = "the lab's S3 server was restarted since"
+        diff = lplan.decide(typ, record, inputs, reg.replace_on_changes,
+                            force_replace=args.name in self.replace or reg.urn in self.replace, gone=gone)
+        entry = PlanEntry(reg.urn, typ, args.name, host, diff.op, diff.paths, diff.files, diff.reason)
+        with self._lock:
+            self.entries.append(entry)
+            self.seen.add(reg.urn)
+        if self.preview:
+            return self._preview(args, record, diff.op)
+        return self._apply(args, reg, record, diff.op, host)
+
+    def _host_of(self, inputs: Mapping[str, Any]) -> str:
+        ip = unwrap(inputs.get("connection") or {}).get("host", "")
+        if isinstance(ip, str):
+            return self.target.ip_to_name.get(ip, ip)
+        return "?"  # unknown during a preview
+
+    def _recorded(self, args: pmocks.MockResourceArgs, record: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        return record.get("id") or f"{args.name}-id", {**args.inputs, **(record.get("outputs") or {})}
+
+    def _preview(self, args: pmocks.MockResourceArgs, record: dict[str, Any] | None, op: str
+                 ) -> tuple[str, dict[str, Any]]:
+        if op == "same" and record is not None:
+            return self._recorded(args, record)
+        outputs = dict(args.inputs)
+        if args.typ == COMMAND and op == "update" and record is not None:
+            outputs.update(record.get("outputs") or {})  # pulumi-command keeps the old stdout
+        else:
+            outputs.update({k: rpc.UNKNOWN for k in COMPUTED.get(args.typ, ())})
+        if args.typ == BUCKET:
+            bucket = unwrap(args.inputs).get("bucket") or args.name
+            if isinstance(bucket, str):
+                outputs.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}", id=bucket)
+                return bucket, outputs
+        return (record or {}).get("id") or f"{args.name}-id", outputs
+
+    def _apply(self, args: pmocks.MockResourceArgs, reg: Any, record: dict[str, Any] | None, op: str, host: str
+               ) -> tuple[str, dict[str, Any]]:
+        typ, inputs = args.typ, args.inputs
+        if op == "same" and record is not None and not (self.rerun_all and typ == COMMAND):
+            with self._lock:
+                self.report.done[reg.urn] = "same"
+            return self._recorded(args, record)
+        if op == "replace" and record is not None and record.get("delete") is not None:
+            if reg.delete_before_replace:
+                self._run_delete(record)
+            else:
+                with self._lock:
+                    self.replaced_deletes.append(record)
+        rec: dict[str, Any] = {
+            "type": typ, "name": args.name, "custom": bool(args.custom), "parent": reg.parent,
+            "dependencies": list(reg.dependencies), "inputs": lplan.stored(dict(inputs)),
+        }
+        resource_id = f"{args.name}-id"
         outputs = dict(inputs)
-        if typ == "command:remote:Command":
-            outputs.update(self._command(args.name, inputs))
-        elif typ == "random:index/randomPassword:RandomPassword":
+        if typ == COMMAND:
+            computed = self._command(args.name, host, op, inputs)
+            outputs.update(computed)
+            conn = unwrap(inputs["connection"])
+            rec.update(
+                outputs=computed, host=host, host_id=self.target.host_ids.get(host),
+                address=conn["host"], user=conn["user"], port=int(conn.get("port", 22)),
+                delete=lplan.stored(inputs.get("delete")),
+            )
+        elif typ == RANDOM:
             plain = unwrap(inputs)
-            alphabet = string.ascii_letters + string.digits
-            if plain.get("special", True):
-                alphabet += plain.get("overrideSpecial") or "!@#$%&*()-_=+[]{}<>:?"
-            length = int(plain.get("length", 16))
-            outputs["result"] = self.state.get_or_create(
-                f"random/{args.name}",
-                _fingerprint(inputs),
-                lambda: "".join(secrets.choice(alphabet) for _ in range(length)),
-            )
+            legacy = self.state.legacy_value(f"random/{args.name}", _fingerprint(inputs)) if op == "create" else None
+            computed = {"result": legacy if isinstance(legacy, str) else random_password(plain)}
+            outputs.update(computed)
+            rec["outputs"] = computed
         elif typ.startswith("tls:index/"):
-            outputs.update(
-                self.state.get_or_create(
-                    f"tls/{typ}/{args.name}", _fingerprint(inputs), lambda: _tls(typ, unwrap(inputs))
-                )
-            )
-        elif typ == "aws:s3/bucket:Bucket":
+            legacy = self.state.legacy_value(f"tls/{typ}/{args.name}", _fingerprint(inputs)) if op == "create" else None
+            computed = legacy if isinstance(legacy, dict) else tls_outputs(typ, unwrap(inputs))
+            outputs.update(computed)
+            rec["outputs"] = computed
+        elif typ == BUCKET:
             bucket = unwrap(inputs).get("bucket") or args.name
             self._ensure_bucket(bucket)
-            outputs.update(bucket=bucket, arn=f"arn:aws:s3:::{bucket}", id=bucket)
-            return bucket, outputs
-        return f"{args.name}-id", outputs
+            computed = {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "id": bucket}
+            outputs.update(computed)
+            rec.update(outputs=computed, s3_id=self.target.s3_id)
+            resource_id = bucket
+        elif args.custom and not typ.startswith("pulumi:providers:"):
+            raise StepFailed(f"lab mock: no provider for {typ} ({args.name})")
+        rec["id"] = resource_id
+        self.state.put(reg.urn, rec)
+        with self._lock:
+            self.report.done[reg.urn] = op
+        return resource_id, outputs
 
-    def _ensure_bucket(self, bucket: str) -> None:
+    def delete_unregistered(self) -> None:
+        """After a successful program run: delete what is recorded but no longer registered (the
+        dependents before what they depend on), then the originals of replaced resources."""
+        gone = {urn: rec for urn, rec in self.state.resources.items() if urn not in self.seen}
+        for urn in _delete_order(gone):
+            rec = gone[urn]
+            self._delete(urn, rec)
+            with self._lock:
+                self.report.done[urn] = "delete"
+        for rec in self.replaced_deletes:
+            self._run_delete(rec)
+
+    def planned_deletes(self) -> list[PlanEntry]:
+        gone = {urn: rec for urn, rec in self.state.resources.items() if urn not in self.seen}
+        return [PlanEntry(urn, gone[urn].get("type", "?"), gone[urn].get("name", urn), gone[urn].get("host", ""),
+                          "delete") for urn in _delete_order(gone)]
+
+    def _delete(self, urn: str, rec: dict[str, Any]) -> None:
+        typ = rec.get("type", "")
+        if typ == COMMAND and rec.get("delete") is not None:
+            self._run_delete(rec)
+        elif typ == BUCKET and rec.get("s3_id") == self.target.s3_id:
+            self._delete_bucket(rec["outputs"]["bucket"], bool((rec.get("inputs") or {}).get("forceDestroy")))
+        self.state.drop(urn)
+        self._log(f"{rec.get('name', urn):<28} {rec.get('host', ''):<8} deleted")
+
+    # --- providers ----------------------------------------------------------------------------
+
+    def _s3_client(self) -> Any:
         import boto3
 
-        client = boto3.client(
+        return boto3.client(
             "s3",
-            endpoint_url=self.s3["endpoint"],
-            aws_access_key_id=self.s3["access_key"],
-            aws_secret_access_key=self.s3["secret_key"],
+            endpoint_url=self.target.s3["endpoint"],
+            aws_access_key_id=self.target.s3["access_key"],
+            aws_secret_access_key=self.target.s3["secret_key"],
             region_name="us-east-1",
-            verify=self.ca_file or True,
+            verify=self.target.ca_file or True,
         )
+
+    def _ensure_bucket(self, bucket: str) -> None:
+        client = self._s3_client()
         existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
         if bucket not in existing:
             client.create_bucket(Bucket=bucket)
             self._log(f"bucket {bucket}: created")
 
+    def _delete_bucket(self, bucket: str, force: bool) -> None:
+        client = self._s3_client()
+        if force:
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+                for obj in page.get("Contents", []):
+                    client.delete_object(Bucket=bucket, Key=obj["Key"])
+        client.delete_bucket(Bucket=bucket)  # fails while not empty, as on AWS without forceDestroy
+
     def _log(self, msg: str) -> None:
         with self._lock:
             print(f"[{time.monotonic() - self.t0:7.1f}s] {msg}", flush=True)
 
-    def _command(self, name: str, inputs: dict[str, Any]) -> dict[str, str]:
+    def _command(self, name: str, host_name: str, op: str, inputs: dict[str, Any]) -> dict[str, str]:
         conn = unwrap(inputs["connection"])
-        host = conn["host"]
-        host_name = self.ip_to_name.get(host, host)
-        stdin = unwrap(inputs.get("stdin", ""))
+        stdin = unwrap(inputs.get("stdin") or "")
         from components.remote import read_bundle
 
         secret_values = [conn.get("privateKey", "")]
         if stdin:
-            secret_values += [v for k, v in read_bundle(stdin).items() if k.startswith("secrets/")]
+            try:
+                secret_values += [v for k, v in read_bundle(stdin).items() if k.startswith("secrets/")]
+            except (OSError, ValueError, EOFError):  # not a step bundle: nothing more to mask
+                pass
+        script = unwrap(inputs.get("update")) if op == "update" and inputs.get("update") else unwrap(inputs["create"])
         started = time.monotonic()
+        proc = self._ssh(name, host_name, conn, script, stdin, secret_values, started)
+        if proc.returncode != 0:
+            self._fail(name, host_name, started, f"exit {proc.returncode}", proc.stderr + proc.stdout, secret_values)
+        last = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith(STATUS_PREFIX)), None)
+        if last is None:
+            self._fail(name, host_name, started, "no status line", proc.stderr + proc.stdout, secret_values)
+        assert last is not None
+        detail = last[len(STATUS_PREFIX) :].strip()
+        status = "unchanged" if detail == "unchanged" else "changed"
+        res = StepResult(name, host_name, status, _mask(detail, secret_values), time.monotonic() - started, op)
+        with self._lock:
+            self.report.steps.append(res)
+        self._log(f"{name:<28} {host_name:<8} {res.detail[:110]} ({op}, {res.seconds:.1f}s)")
+        return {
+            "stdout": _mask(proc.stdout, secret_values)[-OUTPUT_KEEP:],
+            "stderr": _mask(proc.stderr, secret_values)[-OUTPUT_KEEP:],
+        }
+
+    def _run_delete(self, rec: Mapping[str, Any]) -> None:
+        """A recorded step's `delete` command, on the host it ran on. The state keeps only a hash of
+        the connection (it holds the private key) and of a secret stdin: the lab's own key and user
+        reach the host; a delete that needs a secret stdin cannot be replayed and fails."""
+        delete, stdin = rec.get("delete"), (rec.get("inputs") or {}).get("stdin") or ""
+        name, host = str(rec.get("name", "?")), str(rec.get("host", "?"))
+        started = time.monotonic()
+        if not isinstance(delete, str) or not isinstance(stdin, str):
+            self._fail(name, host, started, "delete", "the state keeps only a hash of this step's secret "
+                       "delete command or stdin; it cannot be run again", [])
+            return
+        conn = {"host": rec["address"], "user": rec["user"], "port": rec.get("port", 22),
+                "privateKey": self.target.ssh_key}
+        proc = self._ssh(name, host, conn, delete, stdin, [self.target.ssh_key], started)
+        if proc.returncode != 0:
+            self._fail(name, host, started, f"delete: exit {proc.returncode}", proc.stderr + proc.stdout, [])
+        res = StepResult(name, host, "changed", "deleted", time.monotonic() - started, "delete")
+        with self._lock:
+            self.report.steps.append(res)
+
+    def _ssh(self, name: str, host_name: str, conn: Mapping[str, Any], command: str, stdin: str,
+             secret_values: list[str], started: float) -> subprocess.CompletedProcess[str]:
         with tempfile.TemporaryDirectory(prefix="lab-apply-") as tmp:
             key = Path(tmp) / "key"
             fd = os.open(key, os.O_WRONLY | os.O_CREAT, 0o600)
             with os.fdopen(fd, "w") as f:
-                f.write(conn["privateKey"].rstrip("\n") + "\n")
+                f.write(str(conn["privateKey"]).rstrip("\n") + "\n")
             argv = [
-                "ssh",
-                "-i",
-                str(key),
-                "-p",
-                str(int(conn.get("port", 22))),
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "StrictHostKeyChecking=no",
-                "-o",
-                "UserKnownHostsFile=/dev/null",
-                "-o",
-                "LogLevel=ERROR",
-                "-o",
-                f"ConnectTimeout={int(conn.get('perDialTimeout', 15))}",
-                f"{conn['user']}@{host}",
-                inputs["create"],
+                "ssh", "-i", str(key), "-p", str(int(conn.get("port", 22))),
+                "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                "-o", "LogLevel=ERROR", "-o", f"ConnectTimeout={int(conn.get('perDialTimeout', 15))}",
+                f"{conn['user']}@{conn['host']}", command,
             ]
             attempts = max(1, int(conn.get("dialErrorLimit", 10)))
             for attempt in range(1, attempts + 1):
@@ -359,19 +444,7 @@ class LabMocks(pmocks.Mocks):
                 if proc.returncode != 255 or attempt == attempts:
                     break
                 time.sleep(min(2.0 * attempt, 5.0))
-        if proc.returncode != 0:
-            self._fail(name, host_name, started, f"exit {proc.returncode}", proc.stderr + proc.stdout, secret_values)
-        last = next((ln for ln in reversed(proc.stdout.splitlines()) if ln.startswith(STATUS_PREFIX)), None)
-        if last is None:
-            self._fail(name, host_name, started, "no status line", proc.stderr + proc.stdout, secret_values)
-        assert last is not None
-        detail = last[len(STATUS_PREFIX) :].strip()
-        status = "unchanged" if detail == "unchanged" else "changed"
-        res = StepResult(name, host_name, status, _mask(detail, secret_values), time.monotonic() - started)
-        with self._lock:
-            self.report.steps.append(res)
-        self._log(f"{name:<28} {host_name:<8} {res.detail[:110]} ({res.seconds:.1f}s)")
-        return {"stdout": proc.stdout, "stderr": proc.stderr}
+        return proc
 
     def _fail(self, name: str, host: str, started: float, why: str, output: str, secret_values: list[str]) -> None:
         tail = "\n".join(_mask(output, secret_values).strip().splitlines()[-25:])
@@ -382,16 +455,82 @@ class LabMocks(pmocks.Mocks):
         raise StepFailed(msg)
 
 
-# --- entry point ------------------------------------------------------------------------------
+def _delete_order(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Dependents (and children) before what they depend on, among the records given."""
+    after: dict[str, set[str]] = {u: set() for u in records}  # urn -> those to delete before it
+    for urn, rec in records.items():
+        for dep in [*(rec.get("dependencies") or []), rec.get("parent") or ""]:
+            if dep in after:
+                after[dep].add(urn)
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(u: str, path: frozenset[str]) -> None:
+        if u in done or u in path:
+            return
+        for v in sorted(after[u]):
+            visit(v, path | {u})
+        done.add(u)
+        order.append(u)
+
+    for u in sorted(records):
+        visit(u, frozenset())
+    return order
 
 
-def lab_config(stack: str = "lab") -> tuple[dict[str, Any], dict[str, str], dict[str, str], str | None]:
-    """The lab stack's config with the lab's CA merged in, its secrets, and S3 access for the mock."""
+# --- config --------------------------------------------------------------------------------------
+
+
+def parse_sets(items: Iterable[str]) -> dict[str, Any]:
+    """`--set KEY=VALUE` (repeatable) -> {dotted key: value}. VALUE is JSON; a bare word that is not
+    JSON is taken as a string (`--set postgres.poolMode=transaction`)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(not part for part in key.split(".")):
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE, KEY a dotted path such as postgres.maxConnections")
+        if key in LAB_OWNED or key.split(".")[0] in LAB_OWNED:
+            raise ValueError(f"--set {key}: the lab supplies this key itself")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            if not raw or any(c in raw for c in "[]{}\"',") or raw.strip() != raw:
+                raise ValueError(f"--set {item!r}: the value is not JSON (quote strings: KEY='\"text\"')") from None
+            value = raw
+        out[key] = value
+    return out
+
+
+def apply_overlay(cfg: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
+    """The stack config with each dotted key of the overlay set (as `pulumi config set --path`)."""
+    out = copy.deepcopy(dict(cfg))
+    for key, value in overlay.items():
+        parts = key.split(".")
+        node = out
+        for i, part in enumerate(parts[:-1]):
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ValueError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
+            node = child
+        node[parts[-1]] = copy.deepcopy(value)
+    return out
+
+
+def lab_config(
+    stack: str = "lab", overlay: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, str], dict[str, str], str | None]:
+    """The lab stack's config (+ overlay) with the lab's CA merged in, its secrets, and S3 access."""
     from scripts.lablib import s3 as lab_s3
     from scripts.lablib.image import key_path
 
-    cfg = stack_config(stack)
+    cfg = apply_overlay(stack_config(stack), overlay or {})
     ca_file = str(lab_s3.ca_cert_path())
+    for path in (Path(ca_file), key_path()):
+        if not path.exists():
+            raise StepFailed(f"{path} is missing: run `scripts/lab prepare` first")
     cfg["s3"] = dict(cfg.get("s3") or {}, caCertificate=Path(ca_file).read_text())
     access, secret = lab_s3.s3_credentials()
     secret_cfg = {
@@ -403,20 +542,65 @@ def lab_config(stack: str = "lab") -> tuple[dict[str, Any], dict[str, str], dict
     return cfg, secret_cfg, s3, ca_file
 
 
-def apply_stack(stack: str = "lab") -> ApplyReport:
-    from scripts.lablib.util import lab_dir
+def _target(cfg: Mapping[str, Any], s3: dict[str, str], ca_file: str | None, ssh_key: str) -> Target:
+    from scripts.lablib import hosts as lab_hosts
+    from scripts.lablib import s3 as lab_s3
 
-    report = ApplyReport()
-    started = time.monotonic()
-    cfg, secret_cfg, s3, ca_file = lab_config(stack)
     hosts = cfg.get("hosts") or {}
     ip_to_name = {h.get("publicIp", h["privateIp"]): h["name"] for role in hosts.values() for h in role}
-    state = LabState(lab_dir() / "state.json")
-    mocks = LabMocks(state, report, ip_to_name, s3, ca_file)
+    host_ids: dict[str, str | None] = {}
+    for name in ip_to_name.values():
+        mid = lab_hosts.root_dir(name) / "etc" / "machine-id"
+        running = lab_hosts.wrapper_pid(name) is not None
+        host_ids[name] = mid.read_text().strip() if running and mid.exists() else None
+    return Target(ip_to_name, host_ids, lab_s3.instance_id(), s3, ca_file, ssh_key)
+
+
+def state_path() -> Path:
+    from scripts.lablib.util import lab_dir
+
+    return lab_dir() / "state.json"
+
+
+def _print_plan(stack: str, report: ApplyReport) -> None:
+    counts = report.plan.counts()
+    print(f"plan: stack {stack}, {sum(counts.values())} resources (state {report.state_file})", flush=True)
+    for line in report.plan.lines():
+        print(line, flush=True)
+    print(f"plan: {lplan.summary_line(counts)}", flush=True)
+
+
+def run_plan(stack: str, cfg: dict[str, Any], secret_cfg: dict[str, str], state: LabState, target: Target,
+             replace: Iterable[str] = (), mocks_cls: type[LabMocks] = LabMocks) -> ApplyReport:
+    """The preview: the program as a dry run against `state`; prints the plan."""
+    report = ApplyReport(state_file=str(state.path))
+    mocks = mocks_cls(state, report, target, preview=True, replace=replace)
+    run_program(stack, cfg, secrets=secret_cfg, mocks=mocks, preview=True)
+    report.plan.entries = [*mocks.entries, *mocks.planned_deletes()]
+    names = {e.name for e in mocks.entries} | {e.urn for e in mocks.entries}
+    unknown = sorted(set(replace) - names)
+    if unknown:
+        raise StepFailed(f"--replace {', '.join(unknown)}: no such resource in the program")
+    _print_plan(stack, report)
+    return report
+
+
+def run_apply(stack: str, cfg: dict[str, Any], secret_cfg: dict[str, str], state: LabState, target: Target,
+              overlay: Mapping[str, Any] | None = None, rerun_all: bool = False, replace: Iterable[str] = (),
+              mocks_cls: type[LabMocks] = LabMocks) -> ApplyReport:
+    """Plan (printed), then perform: what `pulumi up` does. Errors end up in `report.error`."""
+    started = time.monotonic()
+    report = ApplyReport(rerun_all=rerun_all)
     try:
+        report.plan = run_plan(stack, cfg, secret_cfg, state, target, replace, mocks_cls).plan
+        if rerun_all:
+            print("plan: --rerun-all: every step runs, whatever the plan says", flush=True)
+        mocks = mocks_cls(state, report, target, preview=False, rerun_all=rerun_all, replace=replace)
         run = run_program(stack, cfg, secrets=secret_cfg, mocks=mocks)
-        state.data["outputs"] = {"fingerprint": "", "value": run.outputs}
-        state._save()  # noqa: SLF001
+        mocks.delete_unregistered()
+        state.finish(run.outputs, dict(overlay or {}))
+        if not report.steps:
+            mocks._log("apply: 0 commands performed: every step's inputs equal the recorded ones")  # noqa: SLF001
     except Exception as e:  # noqa: BLE001 - reported with host/step, then the run stops
         report.error = str(e)
         print(f"apply: {e}", file=sys.stderr, flush=True)
@@ -424,10 +608,47 @@ def apply_stack(stack: str = "lab") -> ApplyReport:
     return report
 
 
+def preview_stack(stack: str = "lab", overlay: Mapping[str, Any] | None = None, replace: Iterable[str] = ()
+                  ) -> dict[str, Any]:
+    """`pulumi preview` for the lab: print the plan; return the JSON summary (printed last by the CLI)."""
+    started = time.monotonic()
+    cfg, secret_cfg, s3, ca_file = lab_config(stack, overlay)
+    target = _target(cfg, s3, ca_file, secret_cfg["sshPrivateKey"])
+    report = run_plan(stack, cfg, secret_cfg, LabState(state_path()), target, replace)
+    return {"preview": stack, **report.plan.summary(), "config": dict(overlay or {}),
+            "seconds": round(time.monotonic() - started, 1)}
+
+
+def apply_stack(
+    stack: str = "lab",
+    overlay: Mapping[str, Any] | None = None,
+    rerun_all: bool = False,
+    replace: Iterable[str] = (),
+) -> ApplyReport:
+    """`pulumi up` for the lab: plan (printed), then perform it. `rerun_all`: every step runs even
+    when its inputs are unchanged (the idempotency check: each must then say unchanged)."""
+    try:
+        cfg, secret_cfg, s3, ca_file = lab_config(stack, overlay)
+        target = _target(cfg, s3, ca_file, secret_cfg["sshPrivateKey"])
+    except Exception as e:  # noqa: BLE001
+        print(f"apply: {e}", file=sys.stderr, flush=True)
+        return ApplyReport(error=str(e), rerun_all=rerun_all)
+    return run_apply(stack, cfg, secret_cfg, LabState(state_path()), target, overlay, rerun_all, replace)
+
+
 def saved_outputs() -> dict[str, Any]:
     """The stack outputs of the last successful lab apply (wire form: secrets wrapped)."""
-    from scripts.lablib.util import lab_dir
+    from scripts.lablib.state import read
 
-    path = lab_dir() / "state.json"
-    data = json.loads(path.read_text()) if path.exists() else {}
-    return data.get("outputs", {}).get("value", {})  # type: ignore[no-any-return]
+    return read(state_path()).get("outputs", {}).get("value", {})  # type: ignore[no-any-return]
+
+
+def saved_overlay() -> dict[str, Any]:
+    """The `--set` overlay of the last successful lab apply ({} = Pulumi.lab.yaml as it is)."""
+    from scripts.lablib.state import read
+
+    return read(state_path()).get("config", {})  # type: ignore[no-any-return]
+
+
+__all__ = ["LabMocks", "LabState", "apply_overlay", "apply_stack", "is_secret", "lab_config", "parse_sets",
+           "preview_stack", "saved_outputs", "saved_overlay"]

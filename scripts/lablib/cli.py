@@ -3,8 +3,22 @@
 prepare            host packages, SSH key, lab CA, base image, local apt repository (no hosts)
 hosts-up [--fresh] boot every host of Pulumi.lab.yaml (running ones are kept unless --fresh)
 s3-up              S3 (moto) behind TLS at https://198.18.0.1:9443
-up [--fresh]       prepare + hosts-up + s3-up, then apply the lab stack and verify it;
-                   last line of output: one JSON object (steps, changed, failed, verify_failed, seconds)
+up [--fresh] [--set KEY=VALUE]... [--replace NAME]... [--rerun-all]
+                   prepare + hosts-up + s3-up, then apply the lab stack as `pulumi up` would (the
+                   plan first, then only what changed) and verify it; last line of output: one JSON
+                   object (steps, changed, failed, same, created, updated, replaced, deleted, ran,
+                   verify_failed, seconds)
+preview [--set KEY=VALUE]... [--replace NAME]...
+                   what `pulumi preview` would show against the lab state: per resource create |
+                   update | replace | delete | same, the changed files of each step; last line JSON
+                   (create, update, replace, delete, same, plan, files)
+
+--set KEY=VALUE    this run's config: Pulumi.lab.yaml with the dotted KEY (in the platform: namespace)
+                   set to VALUE (JSON, or a bare word as a string), like `pulumi config set --path`;
+                   not kept for the next run (a later `up` without it reverts the change)
+--replace NAME     replace this resource (step name or URN) even if its inputs are equal, like
+                   `pulumi up --replace URN` (e.g. after repairing a host by hand)
+--rerun-all        run every step even when nothing changed (each must then report unchanged)
 down [--all]       remove this checkout's lab (--all: any lab-named state on the machine)
 status [--json]    hosts: running, ssh, address, init PID, memory
 ssh HOST [CMD...]  ssh as deploy with the lab key
@@ -91,6 +105,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     skipped: list[str] = []
     error = ""
     try:
+        overlay = _overlay(args)
         with lab_lock():
             if not args.fresh and _any_host_mounted() and not image.base_is_current():
                 log("up", "the base image changes: taking the running hosts down first")
@@ -106,10 +121,18 @@ def cmd_up(args: argparse.Namespace) -> int:
         else:
             from scripts.lablib import apply as lab_apply  # type: ignore[attr-defined,unused-ignore]
 
-            report = steps.run("apply", lambda: lab_apply.apply_stack("lab"))
+            report = steps.run("apply", lambda: lab_apply.apply_stack(
+                "lab", overlay=overlay, rerun_all=args.rerun_all, replace=args.replace))
             summary["steps"] = _count(report, "steps")
             summary["changed"] = _count(report, "changed")
             summary["failed"] = _count(report, "failed")
+            summary.update(report.counts())
+            summary["ran"] = report.ran()
+            summary["plan"] = report.plan.changes()
+            if args.rerun_all:
+                summary["rerun_all"] = True
+            if overlay:
+                summary["config"] = overlay
             if getattr(report, "error", None):
                 error = str(report.error)
         if args.no_verify:
@@ -140,6 +163,30 @@ def cmd_up(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     print(json.dumps(summary), flush=True)
     return 1 if summary["failed"] or summary["verify_failed"] else 0
+
+
+def _overlay(args: argparse.Namespace) -> dict[str, Any]:
+    from scripts.lablib.apply import parse_sets
+
+    try:
+        return parse_sets(args.set)
+    except ValueError as e:
+        raise LabError(str(e)) from None
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    from scripts.lablib import apply as lab_apply
+
+    overlay = _overlay(args)
+    try:
+        summary = lab_apply.preview_stack("lab", overlay=overlay, replace=args.replace)
+    except Exception as e:  # noqa: BLE001 - a bad config or a missing lab: one line, then the JSON
+        msg = str(e).strip() or type(e).__name__
+        print(f"preview: {msg}", file=sys.stderr, flush=True)
+        print(json.dumps({"preview": "lab", "error": msg.splitlines()[0]}), flush=True)
+        return 1
+    print(json.dumps(summary), flush=True)
+    return 0
 
 
 def _count(obj: Any, key: str) -> int:
@@ -207,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=float, default=120, help="seconds to wait for ssh on all hosts")
     p.add_argument("--no-apply", action="store_true")
     p.add_argument("--no-verify", action="store_true")
+    p.add_argument("--rerun-all", action="store_true", help="run every step, changed or not")
+    for q in (p, sub.add_parser("preview")):
+        q.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="config for this run on top of Pulumi.lab.yaml (dotted key, JSON value)")
+        q.add_argument("--replace", action="append", default=[], metavar="NAME",
+                       help="replace this resource (name or URN) even if unchanged")
     p = sub.add_parser("down")
     p.add_argument("--all", action="store_true", help="also lab state of other checkouts")
     p = sub.add_parser("status")
@@ -224,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         require_root()
         if args.cmd == "up":
             return cmd_up(args)
+        if args.cmd == "preview":
+            return cmd_preview(args)
         steps = Steps()
         with lab_lock():
             if args.cmd == "prepare":

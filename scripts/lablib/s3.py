@@ -13,6 +13,7 @@ import shutil
 import ssl
 import subprocess
 import urllib.request
+import uuid
 from pathlib import Path
 
 from . import sysstate as ss
@@ -149,6 +150,16 @@ def service_pid(svc: str) -> int | None:
     return None
 
 
+def instance_id() -> str | None:
+    """Identity of the running S3 server (a new one has no buckets), None when it does not run."""
+    pid = service_pid("moto")
+    try:
+        recorded_pid, ident = (s3_dir() / "instance").read_text().split()
+    except (FileNotFoundError, ValueError):
+        return None
+    return ident if pid is not None and str(pid) == recorded_pid else None
+
+
 def healthy() -> bool:
     if any(service_pid(s) is None for s in SERVICES):
         return False
@@ -227,7 +238,10 @@ def s3_up() -> bool:
     s3_dir().mkdir(parents=True, exist_ok=True)
     # Path-style addressing only: with a dotted Host (s3.lab, 198.18.0.1) moto would otherwise
     # take the first label for a bucket name.
-    _spawn("moto", [_moto_bin(), "-H", "127.0.0.1", "-p", str(MOTO_PORT)], {"S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"})
+    pid = _spawn("moto", [_moto_bin(), "-H", "127.0.0.1", "-p", str(MOTO_PORT)],
+                 {"S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"})
+    # moto keeps its buckets in memory: the lab state ties its bucket records to this instance.
+    write_file(s3_dir() / "instance", f"{pid} {uuid.uuid4().hex}\n")
     if not wait_until(_moto_ready, 30, 0.2):
         raise LabError(f"moto did not answer on {s3_local_endpoint()}; see {s3_dir() / 'moto.log'}")
     cfg = s3_dir() / "haproxy.cfg"

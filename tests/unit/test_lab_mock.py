@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from scripts.lablib.apply import LabState, _tls
+from scripts.lablib.generate import tls_outputs as _tls
 
 KEY = "tls:index/privateKey:PrivateKey"
 
@@ -31,12 +31,3 @@ def test_ca_and_host_certificate_verify_with_openssl(tmp_path: Path) -> None:
     proc = subprocess.run(["openssl", "verify", "-CAfile", "ca.pem", "-verify_ip", "198.18.0.11", "host.pem"],
                           cwd=tmp_path, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-
-
-def test_state_reuses_values_until_inputs_change(tmp_path: Path) -> None:
-    state = LabState(tmp_path / "state.json")
-    a = state.get_or_create("random/x", "fp1", lambda: "first")
-    b = LabState(tmp_path / "state.json").get_or_create("random/x", "fp1", lambda: "second")
-    c = state.get_or_create("random/x", "fp2", lambda: "third")
-    assert (a, b, c) == ("first", "first", "third")
-    assert oct((tmp_path / "state.json").stat().st_mode & 0o777) == "0o600"

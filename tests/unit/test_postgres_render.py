@@ -82,6 +82,10 @@ def test_etcd_members_include_the_witness() -> None:
             'mon-1=https://192.0.2.41:2380"') in etcd
     assert 'ETCD_CLIENT_CERT_AUTH="true"' in etcd and 'ETCD_PEER_CLIENT_CERT_AUTH="true"' in etcd
     assert 'ETCD_PRE_VOTE="true"' in etcd  # a healed member must not depose the leader
+    assert 'ETCD_HEARTBEAT_INTERVAL="100"' in etcd and 'ETCD_ELECTION_TIMEOUT="1000"' in etcd
+    timed = settings("prod-ha", postgres={"etcdWitness": "mon-1", "etcdHeartbeatMs": 150,
+                                          "etcdElectionTimeoutMs": 1500})
+    assert 'ETCD_HEARTBEAT_INTERVAL="150"' in render.render_etcd(timed, timed.hosts["monitoring"][0])
     mvp = settings("mvp")
     assert render.etcd_hosts(mvp) == ["192.0.2.21:2379"]
 

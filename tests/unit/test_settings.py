@@ -197,3 +197,13 @@ def test_redis_backup_schedule_must_translate_to_a_systemd_timer(schedule: str, 
     ps = problems(config("prod-ha", redis={"backup": {"schedule": schedule}}))
     assert ps == [f"platform:redis.backup.schedule: got {schedule!r}: {why}"]
     assert settings("prod-ha", redis={"backup": {"schedule": "15 */4 * * *"}}).redis.backup_schedule == "15 */4 * * *"
+
+
+def test_etcd_timing_is_validated_against_etcd_and_patroni() -> None:
+    ok = settings("prod-ha", postgres={"etcdWitness": "mon-1", "etcdHeartbeatMs": 200, "etcdElectionTimeoutMs": 2000})
+    assert (ok.postgres.etcd_heartbeat_ms, ok.postgres.etcd_election_timeout_ms) == (200, 2000)
+    assert settings("prod-ha").postgres.etcd_heartbeat_ms == 100
+    ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "etcdHeartbeatMs": 300}))
+    assert any(p.startswith("platform:postgres.etcdElectionTimeoutMs: 1000 is less than 5 x") for p in ps), ps
+    ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "etcdElectionTimeoutMs": 3000}))
+    assert any("must fit in Patroni's retryTimeout (5 s)" in p for p in ps), ps

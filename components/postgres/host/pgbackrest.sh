@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # pgBackRest on a database VM: the backup schedule (every node; it acts only on the primary), and
 # on the primary the stanza (created once), an archive check and a first full backup.
-# Params: STANZA. Files: platform-pg-backup, pgbackrest.cron.
+# Params: STANZA. Files: platform-pg-backup, pgbackrest.cron; pgbackrest.conf and s3-ca.crt only as
+# inputs (the postgres step installs them): a changed repository re-runs the stanza and check here.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"

@@ -6,8 +6,9 @@
 # Files: config.yml, dcs.yml, pgbackrest.conf, ca.crt, host.crt, patroni_launcher.py, patroni.dropin,
 # s3-ca.crt (optional).
 # Secrets: host_key and the passwords the files refer to.
-# Never restarts PostgreSQL: configuration changes are applied with a Patroni reload, cluster-wide
-# settings with `patronictl edit-config`; a change that needs a restart is reported as pending.
+# Configuration changes are applied with a Patroni reload, cluster-wide settings with `patronictl
+# edit-config`; a parameter that only a restart applies (Patroni: "pending restart") is made live
+# with a rolling restart: replicas first, the primary last, each member back before the next.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
@@ -18,6 +19,27 @@ CONFIG=/etc/patroni/config.yml
 api() {  # api PATH -> HTTP status of GET https://HOST_IP:API_PORT/PATH (000 when unreachable)
   curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$TLS/ca.crt" \
     --cert "$TLS/host.crt" --key "$TLS/host.key" "https://$HOST_IP:$API_PORT/$1" || true
+}
+
+# settled: every member running, a leader, and a sync standby where the cluster is synchronous.
+settled() {
+  curl -s --max-time 3 --cacert "$TLS/ca.crt" "https://$HOST_IP:$API_PORT/cluster" | python3 -c '
+import json, sys
+ms = json.load(sys.stdin)["members"]
+sync = "synchronous_mode: true" in open("/etc/patroni/dcs.yml").read()
+ok = all(m["state"] in ("running", "streaming") for m in ms) and any(m["role"] == "leader" for m in ms)
+sys.exit(0 if ok and (not sync or len(ms) < 2 or any(m["role"] == "sync_standby" for m in ms)) else 1)'
+}
+wait_settled() {  # wait_settled SECONDS (bounded; 1 when the cluster did not settle)
+  wait_until "$1" 1 "every member running (and a sync standby)" settled
+}
+# pending leader|replica: the members of that role that Patroni flags "pending restart".
+pending() {
+  curl -s --max-time 3 --cacert "$TLS/ca.crt" "https://$HOST_IP:$API_PORT/cluster" | python3 -c '
+import json, sys
+for m in json.load(sys.stdin)["members"]:
+    if m.get("pending_restart") and (m["role"] == "leader") == (sys.argv[1] == "leader"):
+        print(m["name"])' "$1" || true
 }
 
 # --- packages ---------------------------------------------------------------------------------
@@ -94,6 +116,7 @@ if file_changed "$DROPIN"; then
 fi
 
 started=0
+reconfigured=0
 if ! systemctl is-enabled --quiet patroni 2>/dev/null; then
   systemctl enable --quiet patroni
   changed "enabled patroni"
@@ -110,22 +133,14 @@ elif file_changed "$LAUNCHER" "$DROPIN"; then
   api_healthy() { [ "$(api health)" = 200 ]; }
   wait_until 60 1 "Patroni's API" api_healthy || true
   patronictl -c "$CONFIG" resume --wait "$CLUSTER" >&2
-  # Back to normal before the step ends: every member running, and a sync standby again where the
-  # cluster is synchronous (bounded: 30 x 1 s).
-  settled() {
-    curl -s --max-time 3 --cacert "$TLS/ca.crt" "https://$HOST_IP:$API_PORT/cluster" | python3 -c '
-import json, sys
-ms = json.load(sys.stdin)["members"]
-sync = "synchronous_mode: true" in open("/etc/patroni/dcs.yml").read()
-ok = all(m["state"] in ("running", "streaming") for m in ms) and any(m["role"] == "leader" for m in ms)
-sys.exit(0 if ok and (not sync or len(ms) < 2 or any(m["role"] == "sync_standby" for m in ms)) else 1)'
-  }
-  wait_until 30 1 "every member running and a sync standby" settled || true
+  # Back to normal before the step ends (bounded: 30 s).
+  wait_settled 30 || true
   changed "restarted patroni (paused) for the launcher"
 elif file_changed "$CONFIG" "$TLS/ca.crt" "$TLS/host.crt" "$TLS/host.key" /etc/pgbackrest.conf; then
   # SIGHUP: Patroni re-reads its file and reloads PostgreSQL; no restart, no failover.
   systemctl reload patroni
   changed "reloaded patroni"
+  reconfigured=1
 fi
 
 # A replica may be restored from S3 first: allow it time (bounded: 900 s).
@@ -144,7 +159,39 @@ fi
 if file_changed /etc/patroni/dcs.yml && [ "$started" -eq 0 ]; then
   patronictl -c "$CONFIG" edit-config --force --quiet --apply /etc/patroni/dcs.yml "$CLUSTER" >&2
   changed "applied cluster-wide settings"
+  reconfigured=1
 fi
-if patronictl -c "$CONFIG" list -f json "$CLUSTER" 2>/dev/null | grep -q '"Pending restart": "\*"'; then
-  log "WARNING: a changed parameter needs a PostgreSQL restart; run 'patronictl restart $CLUSTER' in a maintenance window"
+
+# --- parameters that only a restart applies ----------------------------------------------------------
+# Patroni takes a changed configuration in its next cycles and then flags the members that run with
+# an old value of a restart-only parameter (max_connections, shared_buffers, ...) "pending restart".
+# Without a restart the change would never be live, so it rolls: replicas first (a replica must not
+# run with a lower max_connections & co. than its primary), the primary last (a few seconds without
+# writes, no failover: Patroni keeps the leader key), each member settled before the next; then any
+# replica still pending once more (after a lowered value: a replica keeps the primary's higher value
+# until the primary has restarted). Bounded: Patroni's cycles, 120 s per member to settle.
+restart_member() {
+  patronictl -c "$CONFIG" restart "$CLUSTER" "$1" --pending --force >&2 \
+    || die "patronictl restart of $1 failed (journalctl -u patroni on $1)"
+  wait_settled 120 || die "the cluster did not settle within 120 s after restarting $1"
+  changed "restarted $1 (pending restart)"
+}
+if [ "$reconfigured" -eq 1 ]; then
+  # Every member takes the change within its next cycles; the order is only right once all have
+  # (a primary flagged alone first and restarted first leaves the replica below its values:
+  # "hot standby is not possible because of insufficient parameter settings", seen on the lab).
+  loop_wait=$(sed -nE 's/^loop_wait: *([0-9]+).*/\1/p' /etc/patroni/dcs.yml)
+  members=$(curl -s --max-time 3 --cacert "$TLS/ca.crt" "https://$HOST_IP:$API_PORT/cluster" \
+    | python3 -c 'import json, sys; print(len(json.load(sys.stdin)["members"]))' || echo 0)
+  all_flagged() { [ "$({ pending replica; pending leader; } | grep -c .)" -ge "$members" ]; }
+  wait_until $(( 2 * ${loop_wait:-10} + 5 )) 1 "every member to take the change" all_flagged || true
 fi
+for round in 1 2; do
+  for member in $(pending replica); do restart_member "$member"; done
+  [ "$round" -eq 1 ] || break
+  for member in $(pending leader); do restart_member "$member"; done
+  [ -n "$(pending replica)" ] || break
+  sleep "${loop_wait:-5}"  # the replicas' flags follow the primary's new values within a cycle
+done
+left=$(pending replica)$(pending leader)
+[ -z "$left" ] || die "still pending a restart after the rolling restart: $left"

@@ -47,8 +47,8 @@ def render_etcd(settings: Settings, host: Host) -> str:
         # campaigns with ever higher terms, and on reconnecting would depose the healthy leader;
         # the ~2 s election that follows made Patroni demote the new primary (pg-partition drill).
         "ETCD_PRE_VOTE": "true",
-        "ETCD_HEARTBEAT_INTERVAL": "100",
-        "ETCD_ELECTION_TIMEOUT": "1000",
+        "ETCD_HEARTBEAT_INTERVAL": str(settings.postgres.etcd_heartbeat_ms),
+        "ETCD_ELECTION_TIMEOUT": str(settings.postgres.etcd_election_timeout_ms),
         "ETCD_AUTO_COMPACTION_MODE": "periodic",
         "ETCD_AUTO_COMPACTION_RETENTION": "1",
         "ETCD_QUOTA_BACKEND_BYTES": str(2 * 1024 * 1024 * 1024),
