@@ -46,9 +46,15 @@ class ScrapeJob:
         return [t.address for t in self.targets]
 
 
+# The target label that carries the VM's inventory role. Not `role`: redis_exporter's
+# redis_instance_info has its own `role` (master/slave) that the Redis rules match on, and a target
+# label of the same name would make Prometheus rename the exporter's to `exported_role`.
+ROLE_LABEL = "vm_role"
+
+
 def scrape_job(job: str, hosts: Sequence[Host], port: int, **kw: object) -> ScrapeJob:
     """A job with one target per host on `port`, labelled with the host's name and role."""
-    targets = tuple(ScrapeTarget(f"{h.private_ip}:{port}", {"host": h.name, "role": h.role}) for h in hosts)
+    targets = tuple(ScrapeTarget(f"{h.private_ip}:{port}", {"host": h.name, ROLE_LABEL: h.role}) for h in hosts)
     return ScrapeJob(job, targets, **kw)  # type: ignore[arg-type]
 
 

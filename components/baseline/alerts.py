@@ -13,7 +13,7 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
     return (
         Alert("HostDown", 'up{job="node"} == 0', "20s", "critical",
               "{{ $labels.host }} is down",
-              "node_exporter on {{ $labels.host }} ({{ $labels.role }}) has not answered for 20 s: the VM is down "
+              "node_exporter on {{ $labels.host }} ({{ $labels.vm_role }}) has not answered for 20 s: the VM is down "
               "or unreachable from the monitoring VM. Its services' alerts are silenced while this fires."),
         Alert("DiskFullIn24h",
               f"predict_linear(node_filesystem_avail_bytes{{job=\"node\",{DATA_FS}}}[6h], 86400) < 0 "

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shlex
 import time
+import urllib.parse
 from typing import Any
 
 from components.checks import FAIL, PASS, SKIP, Context, Row, check, first_line
@@ -65,6 +66,24 @@ def rules_healthy(ctx: Context) -> list[Row]:
         rows.append(Row(FAIL if bad else PASS, g["name"],
                         "; ".join(bad)[:140] if bad else f"{len(g['rules'])} rules ok"))
     return rows or [Row(FAIL, "-", "no rule groups loaded")]
+
+
+@check("monitoring", "a healthy platform pages nobody")
+def nothing_critical_firing(ctx: Context) -> list[Row]:
+    """No critical alert firing (the rules are wrong, or the platform is not healthy); warnings are
+    listed as evidence but pass: a fresh stack may legitimately warn (no backup yet)."""
+    data = api(ctx, "/api/v1/query?query=" + urllib.parse.quote('ALERTS{alertstate="firing"}'))
+    if data is None:
+        return NO_PROMETHEUS
+    firing: dict[str, list[str]] = {}
+    for r in data["data"]["result"]:
+        labels = r["metric"]
+        firing.setdefault(labels.get("severity", "?"), []).append(
+            labels["alertname"] + (f"({labels['host']})" if "host" in labels else ""))
+    critical = sorted(firing.get("critical", []))
+    warnings = sorted(firing.get("warning", []))
+    evidence = f"critical: {', '.join(critical) or 'none'}; warning: {', '.join(warnings) or 'none'}"
+    return [Row(FAIL if critical else PASS, "-", evidence[:160])]
 
 
 def _notifications(ctx: Context) -> dict[str, float]:
@@ -129,11 +148,12 @@ def journals(ctx: Context) -> list[Row]:
     for h in ctx.settings.hosts.all():
         if h.name == mon.name:
             continue
-        t = newest.get(h.name)
+        # Named by the address it uploads from (render/journal.py says why), the name accepted too.
+        t = newest.get(h.private_ip, newest.get(h.name))
         ok = t is not None and now - t < 600
         seen = ", ".join(sorted(newest))
         rows.append(Row(PASS if ok else FAIL, h.name, f"last write {now - t} s ago" if t is not None
-                        else f"no remote-{h.name}.journal in {n.JOURNAL_REMOTE_DIR} (seen: {seen})"))
+                        else f"no remote-{h.private_ip}.journal in {n.JOURNAL_REMOTE_DIR} (seen: {seen})"))
     return rows
 
 

@@ -14,7 +14,7 @@ def ports(settings: Settings) -> list[ServicePort]:
     out = [
         ServicePort("prometheus", n.PROMETHEUS_PORT, ("monitoring",), ("admin", "monitoring")),
         ServicePort("alertmanager", n.ALERTMANAGER_PORT, ("monitoring",), ("admin", "monitoring")),
-        # Every VM ships its journal here (systemd-journal-upload, client certificates).
+        # Every VM ships its journal here (systemd-journal-upload over HTTPS; the firewall decides who may).
         ServicePort("journal-remote", n.JOURNAL_REMOTE_PORT, ("monitoring",), ("all",)),
     ]
     if settings.monitoring.grafana_enabled:

@@ -73,8 +73,9 @@ def plan(settings: Settings, contracts: Sequence[Contract]) -> Plan:
         name=f"{mon.name}-journal-remote", host=mon, script=HOST_DIR / "journal_remote.sh",
         files={**files, "journal-remote.conf": journal.render_remote_conf(),
                "journal-maintain": (FILES_DIR / "journal-maintain.sh").read_text(),
-               "journal-maintain.env": journal.render_maintenance_env(m.journal_retention_days,
-                                                                      m.journal_max_use_percent),
+               "journal-maintain.env": journal.render_maintenance_env(
+                   m.journal_retention_days, m.journal_max_use_percent,
+                   {h.private_ip: h.name for h in settings.hosts.all() if h.name != mon.name}),
                **journal.render_maintenance_units()},
         secrets=secrets, after=(ready_step(mon),),
     )

@@ -59,7 +59,7 @@ COMPUTED = {
     "tls:index/certRequest:CertRequest": ("certRequestPem",),
 }
 # `--set` may not touch these: the lab supplies them (secrets, its CA) or is built from them (hosts).
-LAB_OWNED = ("hosts", "sshPrivateKey", "s3AccessKey", "s3SecretKey", "s3.caCertificate")
+LAB_OWNED = ("hosts", "sshPrivateKey", "s3AccessKey", "s3SecretKey", "s3.caCertificate", "deadMansSwitchUrl")
 
 
 class StepFailed(RuntimeError):
@@ -523,6 +523,7 @@ def lab_config(
     stack: str = "lab", overlay: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, str], str | None]:
     """The lab stack's config (+ overlay) with the lab's CA merged in, its secrets, and S3 access."""
+    from scripts.lablib import receiver
     from scripts.lablib import s3 as lab_s3
     from scripts.lablib.image import key_path
 
@@ -537,6 +538,8 @@ def lab_config(
         "sshPrivateKey": key_path().read_text(),
         "s3AccessKey": access,
         "s3SecretKey": secret,
+        # A secret in real stacks (the URL is the credential); in the lab the receiver's own path.
+        "deadMansSwitchUrl": receiver.url(receiver.DEADMAN_PATH),
     }
     s3 = {"endpoint": lab_s3.s3_endpoint(), "access_key": access, "secret_key": secret}
     return cfg, secret_cfg, s3, ca_file

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from . import aptrepo, hosts, image, inventory, prereqs, s3
+from . import aptrepo, hosts, image, inventory, prereqs, receiver, s3
 from .util import LabError, lab_dir, log, require_root
 
 
@@ -113,6 +113,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             do_prepare(steps)
             steps.run("hosts-up", lambda: hosts.hosts_up(fresh=args.fresh, timeout=args.timeout))
             steps.run("s3-up", s3.s3_up)
+            steps.run("receiver-up", receiver.receiver_up)
         if args.no_apply:
             skipped.append("apply (--no-apply)")
         elif importlib.util.find_spec("scripts.lablib.apply") is None:
@@ -288,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.cmd == "s3-up":
                 steps.run("s3-up", s3.s3_up)
             elif args.cmd == "down":
+                steps.run("receiver-down", lambda: receiver.receiver_down(all_checkouts=args.all))
                 steps.run("s3-down", lambda: s3.s3_down(all_checkouts=args.all))
                 cleared = steps.run("hosts-down", lambda: hosts.hosts_down(all_checkouts=args.all))
                 log("down", f"removed {len(cleared)} items")

@@ -67,7 +67,7 @@ def test_every_contract_job_is_scraped_with_its_scheme_and_labels(tmp_path: Path
     assert jobs["etcd"]["scheme"] == "http"  # the plain metrics listener
     node = json.loads((etc / "file_sd/node.json").read_text())
     assert len(node) == len(s.hosts.all())
-    assert all(set(g["labels"]) == {"host", "role", "stack"} and g["labels"]["stack"] == "lab" for g in node)
+    assert all(set(g["labels"]) == {"host", "vm_role", "stack"} and g["labels"]["stack"] == "lab" for g in node)
     etcd = json.loads((etc / "file_sd/etcd.json").read_text())
     assert sorted(g["targets"][0] for g in etcd) == ["198.18.0.11:2381", "198.18.0.12:2381", "198.18.0.31:2381"]
     assert cfg["global"]["external_labels"] == {"stack": "lab"}

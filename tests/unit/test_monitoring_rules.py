@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from components import catalog
+from components.contract import ROLE_LABEL
 from components.monitoring.render.prometheus import render_rules, rule_files
 from tests.unit.helpers import STACKS, settings
 
@@ -29,8 +30,16 @@ REDIS = [("redis-1", "198.18.0.21"), ("redis-2", "198.18.0.22")]
 ETCD = [("db-1", "198.18.0.11"), ("db-2", "198.18.0.12"), ("mon-1", "198.18.0.31")]
 
 
+ROLE_OF = {"db": "postgres", "redis": "redis", "mon": "monitoring", "edge": "edge"}  # Pulumi.lab.yaml's names
+
+
 def series(metric: str, job: str, host: str, ip: str, port: int, values: str, **labels: str) -> dict[str, str]:
-    lab = {"job": job, "instance": f"{ip}:{port}", "host": host, "stack": "lab", **labels}
+    """A scraped series as Prometheus stores it: the exporter's labels plus the target's (file_sd)."""
+    target = {"job": job, "instance": f"{ip}:{port}", "host": host, "stack": "lab",
+              ROLE_LABEL: ROLE_OF[host.split("-")[0]]}
+    clash = set(target) & set(labels) - {"job", "instance"}
+    assert not clash, f"target labels {clash} would rename the exporter's to exported_*"
+    lab = {**target, **labels}
     body = ",".join(f'{k}="{v}"' for k, v in sorted(lab.items()))
     return {"series": f"{metric}{{{body}}}", "values": values}
 
@@ -51,7 +60,9 @@ def run_case(component: str, input_series: list[dict[str, str]], checks: list[di
 
 
 def expect(name: str, at: str, *alerts: dict[str, str]) -> dict[str, Any]:
-    return {"eval_time": at, "alertname": name, "exp_alerts": [{"exp_labels": a} for a in alerts]}
+    """An alert from a host's series carries that target's role label too (see series())."""
+    labels = [{ROLE_LABEL: ROLE_OF[a["host"].split("-")[0]], **a} if "host" in a else a for a in alerts]
+    return {"eval_time": at, "alertname": name, "exp_alerts": [{"exp_labels": a} for a in labels]}
 
 
 def ok(cp: subprocess.CompletedProcess[str]) -> None:
@@ -99,14 +110,14 @@ def test_counts_come_from_the_settings() -> None:
 
 
 def test_host_down_pages_after_20s_and_names_the_host(tmp_path: Path) -> None:
-    s = [series("up", "node", "db-1", "198.18.0.11", 9100, "1 1 0 0 0 0 0", role="postgres")]
-    labels = {"severity": "critical", "component": "baseline", "job": "node", "host": "db-1", "role": "postgres",
+    s = [series("up", "node", "db-1", "198.18.0.11", 9100, "1 1 0 0 0 0 0")]
+    labels = {"severity": "critical", "component": "baseline", "job": "node", "host": "db-1", "vm_role": "postgres",
               "instance": "198.18.0.11:9100", "stack": "lab"}
     check = expect("HostDown", "75s", labels)
     check["exp_alerts"][0]["exp_annotations"] = {
         "summary": "db-1 is down",
         "description": CONTRACTS["baseline"].alerts[0].description.replace("{{ $labels.host }}", "db-1")
-        .replace("{{ $labels.role }}", "postgres"),
+        .replace("{{ $labels.vm_role }}", "postgres"),
         "runbook_url": "README.md#alert-hostdown",
     }
     ok(run_case("baseline", s, [expect("HostDown", "45s"), check], tmp_path, keep_annotations=True))
@@ -114,10 +125,10 @@ def test_host_down_pages_after_20s_and_names_the_host(tmp_path: Path) -> None:
 
 def test_clock_skew_and_failed_units(tmp_path: Path) -> None:
     # node_time_seconds is sampled at t = 0, 15, ...: a value 5 s ahead of the sample time is skew.
-    s = [{"series": 'node_time_seconds{job="node",host="db-1",instance="i"}', "values": "5+15x40"},
-         {"series": 'node_time_seconds{job="node",host="db-2",instance="j"}', "values": "0+15x40"},
-         {"series": 'node_systemd_unit_state{job="node",host="db-2",instance="j",name="etcd.service",'
-                    'state="failed"}', "values": "0 0 1x20"}]
+    s = [{"series": 'node_time_seconds{job="node",host="db-1",vm_role="postgres",instance="i"}', "values": "5+15x40"},
+         {"series": 'node_time_seconds{job="node",host="db-2",vm_role="postgres",instance="j"}', "values": "0+15x40"},
+         {"series": 'node_systemd_unit_state{job="node",host="db-2",vm_role="postgres",instance="j",'
+                    'name="etcd.service",state="failed"}', "values": "0 0 1x20"}]
     ok(run_case("baseline", s, [
         expect("ClockSkew", "6m", {"severity": "warning", "component": "baseline", "job": "node", "host": "db-1",
                                    "instance": "i"}),
@@ -130,13 +141,13 @@ def test_clock_skew_and_failed_units(tmp_path: Path) -> None:
 def test_disk_full_within_a_day(tmp_path: Path) -> None:
     gib = 1024 ** 3
     fs = 'device="/dev/vda",fstype="ext4",mountpoint="/"'
-    s = [{"series": f'node_filesystem_avail_bytes{{job="node",host="db-1",instance="i",{fs}}}',
+    s = [{"series": f'node_filesystem_avail_bytes{{job="node",host="db-1",vm_role="postgres",instance="i",{fs}}}',
           "values": f"{20 * gib}-{gib // 40}x400"},  # 40 GiB/day lost, 20 GiB left
-         {"series": f'node_filesystem_size_bytes{{job="node",host="db-1",instance="i",{fs}}}',
+         {"series": f'node_filesystem_size_bytes{{job="node",host="db-1",vm_role="postgres",instance="i",{fs}}}',
           "values": f"{100 * gib}x400"},
-         {"series": 'node_filesystem_avail_bytes{job="node",host="db-2",instance="j",fstype="tmpfs",'
+         {"series": 'node_filesystem_avail_bytes{job="node",host="db-2",vm_role="postgres",instance="j",fstype="tmpfs",'
                     'mountpoint="/run",device="tmpfs"}', "values": "0x400"},
-         {"series": 'node_filesystem_size_bytes{job="node",host="db-2",instance="j",fstype="tmpfs",'
+         {"series": 'node_filesystem_size_bytes{job="node",host="db-2",vm_role="postgres",instance="j",fstype="tmpfs",'
                     'mountpoint="/run",device="tmpfs"}', "values": "100x400"}]
     labels = {"severity": "warning", "component": "baseline", "job": "node", "host": "db-1", "instance": "i",
               "device": "/dev/vda", "fstype": "ext4", "mountpoint": "/"}
@@ -244,9 +255,8 @@ def info(host: str, ip: str, values: str, role: str) -> dict[str, str]:
 
 def test_redis_no_master(tmp_path: Path) -> None:
     s = [info("redis-1", "198.18.0.21", "1 1 stale", "master"), info("redis-2", "198.18.0.22", "1x10", "slave")]
-    ok(run_case("redis", s, [expect("RedisNoMaster", "30s"),
-                             expect("RedisNoMaster", "75s", {"severity": "critical", "component": "redis",
-                                                             "job": "redis", "role": "master"})], tmp_path))
+    labels = {"severity": "critical", "component": "redis", "job": "redis", "role": "master"}
+    ok(run_case("redis", s, [expect("RedisNoMaster", "30s"), expect("RedisNoMaster", "75s", labels)], tmp_path))
 
 
 def test_a_short_redis_double_master_blip_does_not_page(tmp_path: Path) -> None:
@@ -310,10 +320,11 @@ def test_watchdog_always_fires_and_targets_down(tmp_path: Path) -> None:
 
 def test_certificate_expiry_from_both_probes(tmp_path: Path) -> None:
     day = 86400
-    s = [{"series": 'probe_ssl_earliest_cert_expiry{job="tls",host="db-1",service="patroni",instance="i"}',
+    s = [{"series": 'probe_ssl_earliest_cert_expiry{job="tls",host="db-1",vm_role="postgres",service="patroni",'
+                    'instance="i"}',
           "values": f"{30 * day}x80"},
-         {"series": 'platform_tls_cert_not_after_seconds{job="node",host="mon-1",service="pgbouncer",'
-                    'target="198.18.0.12:6432",instance="j"}', "values": f"{10 * day}x80"}]
+         {"series": 'platform_tls_cert_not_after_seconds{job="node",host="mon-1",vm_role="monitoring",'
+                    'service="pgbouncer",target="198.18.0.12:6432",instance="j"}', "values": f"{10 * day}x80"}]
     labels = {"severity": "warning", "component": "monitoring", "job": "node", "host": "mon-1",
               "service": "pgbouncer", "target": "198.18.0.12:6432", "instance": "j"}
     ok(run_case("monitoring", s, [expect("CertificateExpiringSoon", "15m", labels)], tmp_path))

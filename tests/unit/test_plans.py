@@ -71,7 +71,7 @@ def test_contracts_only_name_what_exists(stack: str) -> None:
     for j in jobs:
         assert j.scheme in ("http", "https") and j.path.startswith("/")
         for t in j.targets:
-            assert t.address.rsplit(":", 1)[0] in addresses and {"host", "role"} <= set(t.labels)
+            assert t.address.rsplit(":", 1)[0] in addresses and {"host", "vm_role"} <= set(t.labels)
     assert {j.job for j in jobs} >= {"node", "postgres_exporter", "pgbouncer_exporter", "patroni", "etcd",
                                     "redis", "sentinel"}
     https = {j.job for j in jobs if j.scheme == "https"}

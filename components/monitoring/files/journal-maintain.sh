@@ -18,13 +18,19 @@ trap 'rm -f "$out"' EXIT
   echo "# TYPE platform_journal_remote_bytes gauge"
   echo "platform_journal_remote_bytes $(du -sb "$JOURNAL_DIR" | cut -f1)"
 } >"$out"
-# SplitMode=host: remote-<host>.journal (and its rotated remote-<host>@....journal files).
-declare -A newest=()
+# SplitMode=host: remote-<peer address>.journal (and its rotated remote-<address>@....journal files);
+# SOURCES maps each VM's address to its name, and a VM that never sent is reported as 0.
+declare -A name_of=() newest=()
+for pair in $SOURCES; do
+  name_of[${pair%%=*}]=${pair#*=}
+  newest[${pair#*=}]=0
+done
 for f in "$JOURNAL_DIR"/remote-*.journal; do
   [ -e "$f" ] || continue
   base=${f##*/remote-}
   source=${base%%@*}
   source=${source%.journal}
+  source=${name_of[$source]:-$source}
   t=$(stat -c %Y "$f")
   if [ -z "${newest[$source]:-}" ] || [ "$t" -gt "${newest[$source]}" ]; then newest[$source]=$t; fi
 done

@@ -1,6 +1,7 @@
 """The journal hop: systemd-journal-upload on every VM -> systemd-journal-remote on the monitoring
-VM, over HTTPS with the host certificates of the internal CA (each side verifies the other), and
-the maintenance timer that caps the received journals' disk use and reports their freshness."""
+VM, over HTTPS with the host certificates of the internal CA (the uploader verifies the sink; the
+sink cannot verify uploaders, see render_remote_conf), and the maintenance timer that caps the
+received journals' disk use and reports their freshness."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ def render_remote_conf() -> str:
     return HEADER + "\n".join([
         "[Remote]",
         "Seal=false",
-        # One file set per sending VM, named after its certificate's host name.
+        # One file set per sending VM: remote-<peer address>.journal. systemd-journal-remote (252)
+        # neither requires nor verifies client certificates although TrustedCertificateFile is set
+        # (systemd issue #4092), so files are named by the peer's address, not its certificate;
+        # who may send at all is decided by the firewall (the platform's VMs only).
         "SplitMode=host",
         f"ServerKeyFile={REMOTE_TLS}/host.key",
         f"ServerCertificateFile={REMOTE_TLS}/host.crt",
@@ -41,9 +45,13 @@ def render_upload_dropin() -> str:
     return HEADER + "[Unit]\nStartLimitIntervalSec=0\n[Service]\nRestart=always\nRestartSec=10\n"
 
 
-def render_maintenance_env(retention_days: int, max_use_percent: int) -> str:
+def render_maintenance_env(retention_days: int, max_use_percent: int, sources: dict[str, str]) -> str:
+    """`sources`: address a VM uploads from -> its name (the metric's `source` label); a VM in it
+    that never sent is reported with timestamp 0, so its absence alerts too."""
+    pairs = " ".join(f"{ip}={name}" for ip, name in sorted(sources.items()))
     return HEADER.replace("\n", " (parameters of files/journal-maintain.sh)\n") + "".join([
         f"JOURNAL_DIR={n.JOURNAL_REMOTE_DIR}\n",
+        f'SOURCES="{pairs}"\n',
         f"RETENTION_DAYS={retention_days}\n",
         f"MAX_USE_PERCENT={max_use_percent}\n",
         f"TEXTFILE_DIR={n.TEXTFILE_DIR}\n",

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from components.contract import INTERNAL_CA, Alert, Contract, ScrapeJob, TlsProbe
+from components.contract import INTERNAL_CA, ROLE_LABEL, Alert, Contract, ScrapeJob, TlsProbe
 from components.monitoring import names as n
 from components.settings import Settings
 
@@ -22,7 +22,7 @@ def _dump(data: object) -> str:
 
 
 def file_sd(settings: Settings, job: ScrapeJob) -> str:
-    """The targets of one job with their labels (`host`, `role`, and `stack` on every target)."""
+    """The targets of one job with their labels (`host`, `vm_role`, and `stack` on every target)."""
     groups = [{"targets": [t.address], "labels": {**dict(t.labels), "stack": settings.stack}} for t in job.targets]
     return json.dumps(groups, indent=2, sort_keys=True) + "\n"
 
@@ -30,7 +30,7 @@ def file_sd(settings: Settings, job: ScrapeJob) -> str:
 def tls_file_sd(settings: Settings, probes: Sequence[TlsProbe]) -> str:
     """The blackbox exporter's TLS targets (those without STARTTLS): `module` chooses the client cert."""
     groups = [{"targets": [p.address()],
-               "labels": {"host": p.host.name, "role": p.host.role, "service": p.service, "stack": settings.stack,
+               "labels": {"host": p.host.name, ROLE_LABEL: p.host.role, "service": p.service, "stack": settings.stack,
                           "__param_module": "tls_client" if p.client_cert else "tls"}}
               for p in probes if p.starttls is None]
     return json.dumps(groups, indent=2, sort_keys=True) + "\n"
