@@ -18,6 +18,11 @@ from components.settings.parse import parse_settings
 from components.settings.reader import NAMESPACE, SettingsError, key_name
 
 
+class StackConfigError(SettingsError, pulumi.RunError):
+    """SettingsError as `pulumi up` should show it: the SDK's language host prints a RunError's
+    message alone (no Python traceback) and exits non-zero. Still a SettingsError for callers."""
+
+
 def raw_stack_config() -> dict[str, Any]:
     """Every `platform:*` key of the running stack, JSON objects decoded, prefix removed."""
     from pulumi.runtime import config as rc
@@ -39,7 +44,8 @@ def raw_stack_config() -> dict[str, Any]:
 
 
 def load_settings() -> Settings:
-    """Validate the running stack's config; raise SettingsError before any resource exists."""
+    """Validate the running stack's config; raise StackConfigError (every problem, by key) before
+    any resource exists."""
     from pulumi.runtime import config as rc
 
     values = raw_stack_config()
@@ -53,7 +59,7 @@ def load_settings() -> Settings:
             problems.append(f"{key_name(k)}: is stored in plain text; set it with "
                             f"`pulumi config set --secret {key_name(k)}`")
     if problems:
-        raise SettingsError(problems)
+        raise StackConfigError(problems)
     cfg = pulumi.Config(NAMESPACE)
     secrets = Secrets(
         ssh_private_key=cfg.require_secret("sshPrivateKey"),

@@ -39,20 +39,40 @@ from components.settings.model import (
 )
 from components.settings.monitoring import parse_monitoring
 from components.settings.presets import PRESETS, Preset
-from components.settings.reader import Reader, SettingsError, key_name
+from components.settings.reader import Reader, SettingsError, control_problem, key_name
 
 POOL_MODES = ("session", "transaction", "statement")
 REDIS_POLICIES = (
     "noeviction", "allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu",
     "allkeys-random", "volatile-random", "volatile-ttl",
 )
-NAME_RE = r"[a-z][a-z0-9-]{0,62}"
+NAME_RE = r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?"  # a DNS label: no trailing hyphen, at most 63
+NAME_WHAT = "a lower-case DNS label (letters, digits, '-'; starts with a letter, does not end with '-'; <= 63)"
 DB_NAME_RE = r"[a-z][a-z0-9_]{0,62}"
-CRON_RE = r"(\S+\s+){4}\S+"
+DOMAIN_RE = r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
+EMAIL_RE = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
+HOST_KEY_RE = (r"(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|"
+               r"sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,3}( [!-~]+)?")
+# The S3 endpoint is a host (and port): pgBackRest's repo1-s3-endpoint and s3cmd's host_base take
+# no path, so one would be dropped silently.
+S3_ENDPOINT_RE = r"https://([A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(:\d{1,5})?/?"
+REDIS_MEMORY_SHARE = 0.75  # maxmemory at most this share of the smallest Redis VM (forks need the rest)
 TOP_LEVEL_KEYS = (
     "preset", "domain", "acmeEmail", "ssh", "hosts", "postgres", "redis", "monitoring", "s3",
     "k3s", "router", "mariadb", "apps",
 ) + SECRET_KEYS + OPTIONAL_SECRET_KEYS
+
+
+def _cron(r: Reader, path: str, value: Any, default: str) -> str:
+    """A 5-field cron expression whose every field is in range (`61 * * * *` would make cron drop
+    the line, and the backup would silently never run)."""
+    expr = r.string(path, value, default, what="a 5-field cron expression")
+    try:
+        cron_to_oncalendar(expr)
+    except ValueError as e:
+        r.problem(path, f"got {expr!r}: {e}")
+        return default
+    return expr
 
 
 def _needed(needed: str, k3s_enabled: bool, router: str) -> tuple[bool, str]:
@@ -80,20 +100,21 @@ def _parse_hosts(r: Reader, raw: Any, preset: Preset, k3s_enabled: bool, router:
         role_hosts = []
         for i, item in enumerate(items):
             hp = f"{path}[{i}]"
+            if item is None:
+                r.problem(hp, "is null; each host is an object with at least name and privateIp")
+                continue
             h = r.obj(hp, item, ("name", "publicIp", "privateIp", "hostKey", "memoryMb", "cpus"))
             if not isinstance(item, Mapping):
                 continue
-            name = r.string(f"{hp}.name", h.get("name"), "", pattern=NAME_RE,
-                            what="a lower-case host name (letters, digits, '-')")
-            if "name" not in h:
-                r.problem(f"{hp}.name", "is required")
-            if "privateIp" not in h:
-                r.problem(f"{hp}.privateIp", "is required")
-            private_ip = r.ip(f"{hp}.privateIp", h.get("privateIp")) if "privateIp" in h else ""
-            public_ip = r.ip(f"{hp}.publicIp", h["publicIp"]) if "publicIp" in h else private_ip
+            name = r.string(f"{hp}.name", h.get("name"), "", pattern=NAME_RE, what=NAME_WHAT)
+            r.required(f"{hp}.name", h.get("name"), "the VM's host name")
+            has_ip = r.required(f"{hp}.privateIp", h.get("privateIp"), "the VM's address on the private network")
+            private_ip = r.ip(f"{hp}.privateIp", h.get("privateIp")) if has_ip else ""
+            public_ip = r.ip(f"{hp}.publicIp", h["publicIp"]) if h.get("publicIp") is not None else private_ip
             role_hosts.append(Host(
                 name=name, role=role, public_ip=public_ip, private_ip=private_ip,
-                host_key=r.optional_string(f"{hp}.hostKey", h.get("hostKey")),
+                host_key=r.optional_string(f"{hp}.hostKey", h.get("hostKey"), pattern=HOST_KEY_RE,
+                                           what="one OpenSSH public key line, e.g. 'ssh-ed25519 AAAA...'"),
                 memory_mb=r.integer(f"{hp}.memoryMb", h.get("memoryMb"), preset.memory_mb[role],
                                     lo=512, hi=4 * 1024 * 1024),
                 cpus=r.integer(f"{hp}.cpus", h.get("cpus"), preset.cpus[role], lo=1, hi=1024),
@@ -168,36 +189,43 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
         if db not in databases:
             r.problem(f"postgres.poolModeOverrides.{db}", f"no such database; known: {', '.join(databases)}")
 
-    default_witness = inv["monitoring"][0].name if len(inv["postgres"]) > 1 and inv["monitoring"] else None
-    witness = r.optional_string("postgres.etcdWitness", p.get("etcdWitness")) or default_witness
+    # The witness makes an even number of database VMs an odd etcd membership; with an odd number
+    # (1, 3, 5) etcd runs on the database VMs alone. `none` switches it off explicitly.
+    pg_count = len(inv["postgres"])
+    default_witness = inv["monitoring"][0].name if pg_count % 2 == 0 and inv["monitoring"] else None
+    raw_witness = r.optional_string("postgres.etcdWitness", p.get("etcdWitness"))
+    witness = None if raw_witness == "none" else raw_witness or default_witness
     names = {h.name for h in inv.all()}
     if witness is not None and witness not in names:
-        r.problem("postgres.etcdWitness", f"{witness!r} is not a host of the inventory")
+        r.problem("postgres.etcdWitness", f"{witness!r} is not a host of the inventory; allowed: a host "
+                  "name that is not a PostgreSQL VM, or 'none'")
         witness = None
     if witness is not None and witness in {h.name for h in inv["postgres"]}:
         r.problem("postgres.etcdWitness", f"{witness!r} is a PostgreSQL VM; the witness must be another VM")
         witness = None
-    members = len(inv["postgres"]) + (1 if witness else 0)
-    if len(inv["postgres"]) > 1 and members < 3:
-        r.problem("postgres.etcdWitness", f"{len(inv['postgres'])} PostgreSQL VMs need a third etcd member "
-                  "on another VM, or the cluster loses quorum (and its primary) when either VM dies")
-    elif inv["postgres"] and members % 2 == 0:
-        r.problem("postgres.etcdWitness", f"gives {members} etcd members; etcd needs an odd number "
-                  "(an even count tolerates no more failures than one member fewer)")
+    members = pg_count + (1 if witness else 0)
+    if pg_count > 1 and members < 3:
+        r.problem("postgres.etcdWitness", f"{pg_count} PostgreSQL VMs need a third etcd member "
+                  "on another VM (name one, e.g. the monitoring VM), or the cluster loses quorum (and its "
+                  "primary) when either VM dies")
+    elif pg_count and members % 2 == 0:
+        fix = "set postgres.etcdWitness to 'none'" if witness else "name a witness VM in postgres.etcdWitness"
+        r.problem("postgres.etcdWitness", f"gives {members} etcd members ({pg_count} PostgreSQL VMs"
+                  f"{' + witness ' + witness if witness else ''}); etcd needs an odd number (an even count "
+                  f"tolerates no more failures than one member fewer): {fix}")
 
     b = r.obj("postgres.backup", p.get("backup"), ("fullSchedule", "incrementalSchedule", "retentionFull"))
     backup = BackupSchedule(
-        full_schedule=r.string("postgres.backup.fullSchedule", b.get("fullSchedule"), "0 1 * * *",
-                               pattern=CRON_RE, what="a 5-field cron expression"),
-        incremental_schedule=r.string("postgres.backup.incrementalSchedule", b.get("incrementalSchedule"),
-                                      "0 * * * *", pattern=CRON_RE, what="a 5-field cron expression"),
+        full_schedule=_cron(r, "postgres.backup.fullSchedule", b.get("fullSchedule"), "0 1 * * *"),
+        incremental_schedule=_cron(r, "postgres.backup.incrementalSchedule", b.get("incrementalSchedule"),
+                                   "0 * * * *"),
         retention_full=r.integer("postgres.backup.retentionFull", b.get("retentionFull"), 7, lo=1, hi=365),
     )
     mem = min((h.memory_mb for h in inv["postgres"]), default=4096)
     return PostgresSettings(
         version=version,
         cluster_name=r.string("postgres.clusterName", p.get("clusterName"), "platform-pg", pattern=NAME_RE,
-                              what="a lower-case name"),
+                              what=NAME_WHAT),
         synchronous=r.boolean("postgres.synchronous", p.get("synchronous"), preset.postgres_synchronous),
         ttl=ttl, loop_wait=loop_wait, retry_timeout=retry_timeout,
         primary_start_timeout=r.integer("postgres.primaryStartTimeout", p.get("primaryStartTimeout"), 10,
@@ -214,8 +242,8 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
     p = r.obj("redis", raw, ("masterName", "maxmemoryMb", "maxmemoryPolicy", "quorum", "downAfterMs",
                              "failoverTimeoutMs", "tls", "apps", "backup"))
     sentinels = len(inv["redis"])
-    quorum = r.integer("redis.quorum", p.get("quorum"), min(preset.redis_quorum, max(sentinels, 1)),
-                       lo=1, hi=9)
+    # Default: a majority of the Sentinels, so that it always validates (1 -> 1, 3 -> 2, 5 -> 3).
+    quorum = r.integer("redis.quorum", p.get("quorum"), sentinels // 2 + 1, lo=1, hi=9)
     if sentinels and quorum > sentinels:
         r.problem("redis.quorum", f"is {quorum} but there are only {sentinels} Sentinels (one per Redis VM)")
     if sentinels > 1 and quorum <= sentinels // 2:
@@ -224,21 +252,19 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
     mem = min((h.memory_mb for h in inv["redis"]), default=2048)
     apps = r.string_list("redis.apps", p.get("apps"), REDIS_APPS)
     for i, a in enumerate(apps):
-        r.string(f"redis.apps[{i}]", a, "", pattern=NAME_RE, what="a lower-case name")
+        r.string(f"redis.apps[{i}]", a, "", pattern=NAME_RE, what=NAME_WHAT)
     b = r.obj("redis.backup", p.get("backup"), ("schedule", "retentionDays"))
-    backup_schedule = r.string("redis.backup.schedule", b.get("schedule"), "30 2 * * *",
-                               pattern=CRON_RE, what="a 5-field cron expression")
-    try:
-        cron_to_oncalendar(backup_schedule)  # the backup runs from a systemd timer
-    except ValueError as e:
-        r.problem("redis.backup.schedule", f"got {backup_schedule!r}: {e}")
-        backup_schedule = "30 2 * * *"
+    backup_schedule = _cron(r, "redis.backup.schedule", b.get("schedule"), "30 2 * * *")
+    maxmemory = r.integer("redis.maxmemoryMb", p.get("maxmemoryMb"), max(64, mem // 2), lo=16, hi=4 * 1024 * 1024)
+    if inv["redis"] and maxmemory > mem * REDIS_MEMORY_SHARE:
+        r.problem("redis.maxmemoryMb", f"{maxmemory} MB is more than {int(REDIS_MEMORY_SHARE * 100)}% of the "
+                  f"smallest Redis VM ({mem} MB, hosts.redis[].memoryMb): the fork for RDB/AOF rewrites needs the "
+                  f"rest; at most {int(mem * REDIS_MEMORY_SHARE)}")
     return RedisSettings(
         master_name=r.string("redis.masterName", p.get("masterName"), "platform", pattern=NAME_RE,
-                             what="a lower-case name"),
-        # Half the VM: AOF rewrites and RDB snapshots fork, and copy-on-write needs headroom.
-        maxmemory_mb=r.integer("redis.maxmemoryMb", p.get("maxmemoryMb"), max(64, mem // 2),
-                               lo=16, hi=4 * 1024 * 1024),
+                             what=NAME_WHAT),
+        # Default half the VM: AOF rewrites and RDB snapshots fork, and copy-on-write needs headroom.
+        maxmemory_mb=maxmemory,
         maxmemory_policy=r.string("redis.maxmemoryPolicy", p.get("maxmemoryPolicy"), "volatile-lru",
                                   allowed=REDIS_POLICIES),
         quorum=quorum,
@@ -257,12 +283,11 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
 
 def _parse_s3(r: Reader, raw: Any, stack: str) -> S3Settings:
     p = r.obj("s3", raw, ("endpoint", "region", "caCertificate", "buckets"))
-    if "endpoint" not in p:
-        r.problem("s3.endpoint", "is required (https URL of the S3-compatible object store)")
-    endpoint = r.string("s3.endpoint", p.get("endpoint"), "https://s3.invalid",
-                        pattern=r"https://[A-Za-z0-9.\-\[\]:]+(/.*)?",
-                        what="an https:// URL (pgBackRest's S3 client speaks only HTTPS)")
-    ca = r.optional_string("s3.caCertificate", p.get("caCertificate"))
+    r.required("s3.endpoint", p.get("endpoint"), "https URL of the S3-compatible object store")
+    endpoint = r.string("s3.endpoint", p.get("endpoint"), "https://s3.invalid", pattern=S3_ENDPOINT_RE,
+                        what="https://HOST[:PORT] without a path (pgBackRest's S3 client speaks only HTTPS, "
+                             "and neither it nor s3cmd takes a path)").rstrip("/")
+    ca = r.optional_string("s3.caCertificate", p.get("caCertificate"), multiline=True)
     if ca is not None and "-----BEGIN CERTIFICATE-----" not in ca:
         r.problem("s3.caCertificate", "must be a PEM certificate")
     b = r.obj("s3.buckets", p.get("buckets"), ("nextcloud", "backups", "appBackups"))
@@ -277,8 +302,9 @@ def _parse_s3(r: Reader, raw: Any, stack: str) -> S3Settings:
     )
     if len({buckets.nextcloud, buckets.backups, buckets.app_backups}) < 3:
         r.problem("s3.buckets", "the three buckets must have different names")
-    return S3Settings(endpoint=endpoint, region=r.string("s3.region", p.get("region"), "us-east-1"),
-                      ca_certificate=ca, buckets=buckets)
+    region = r.string("s3.region", p.get("region"), "us-east-1", pattern=r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}",
+                      what="a region name (letters, digits, '-', '_')")
+    return S3Settings(endpoint=endpoint, region=region, ca_certificate=ca, buckets=buckets)
 
 
 def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
@@ -293,15 +319,22 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     for k in SECRET_KEYS:
         if values.get(k) in (None, ""):
             r.problem(k, f"is required; set it with `pulumi config set --secret {key_name(k)}`")
+    for k in SECRET_KEYS + OPTIONAL_SECRET_KEYS:
+        v = values.get(k)
+        # The value is secret: the message says what is wrong, never the value.
+        if v not in (None, "") and not isinstance(v, str):
+            r.problem(k, f"must be a string, got {type(v).__name__}")
+        elif isinstance(v, str) and control_problem(v, multiline=(k == "sshPrivateKey")):
+            r.problem(k, "contains a control character (a newline?); the value lands in host files as one line")
 
     preset_name = r.string("preset", values.get("preset"), "mvp", allowed=tuple(PRESETS))
-    if "preset" not in values:
-        r.problem("preset", f"is required; allowed: {', '.join(PRESETS)}")
+    r.required("preset", values.get("preset"), f"allowed: {', '.join(PRESETS)}")
     preset = PRESETS[preset_name]
-    domain = r.string("domain", values.get("domain"), "example.invalid",
-                      pattern=r"([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)+[a-z]{2,63}", what="a DNS domain")
-    if "domain" not in values:
-        r.problem("domain", "is required (the apps are served below it)")
+    domain = r.string("domain", values.get("domain"), "example.invalid", pattern=DOMAIN_RE,
+                      what="a lower-case DNS domain of at most 253 characters")
+    r.required("domain", values.get("domain"), "the apps are served below it")
+    acme_email = r.string("acmeEmail", values.get("acmeEmail"), f"admin@{domain}", pattern=EMAIL_RE,
+                          what="an e-mail address (Let's Encrypt's account contact)")
 
     s = r.obj("ssh", values.get("ssh"), ("user", "port", "adminSources", "dialErrorLimit", "perDialTimeout"))
     admin = r.string_list("ssh.adminSources", s.get("adminSources"), ())
@@ -326,6 +359,10 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         cluster_cidr=r.cidr("k3s.clusterCidr", kc.get("clusterCidr", "10.42.0.0/16")),
         service_cidr=r.cidr("k3s.serviceCidr", kc.get("serviceCidr", "10.43.0.0/16")),
     )
+    if k3s.cluster_cidr and k3s.service_cidr and \
+            ipaddress.ip_network(k3s.cluster_cidr).overlaps(ipaddress.ip_network(k3s.service_cidr)):
+        r.problem("k3s.serviceCidr", f"{k3s.service_cidr} overlaps k3s.clusterCidr ({k3s.cluster_cidr}); "
+                  "pod and service addresses must be distinct")
     if ssh.user == "root":
         r.problem("ssh.user", "must be a non-root user with passwordless sudo, not 'root'")
     if k3s.metallb_range is not None:
@@ -333,12 +370,12 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         try:
             if len(parts) != 2:
                 raise ValueError
-            lo_ip, hi_ip = (ipaddress.ip_address(x.strip()) for x in parts)
-            if lo_ip > hi_ip:  # type: ignore[operator]
+            lo_ip, hi_ip = (ipaddress.IPv4Address(x.strip()) for x in parts)
+            if lo_ip > hi_ip:
                 raise ValueError
         except (ValueError, TypeError):
             r.problem("k3s.metallbRange", f"got {k3s.metallb_range!r}; expected FIRST-LAST addresses, "
-                      "e.g. 203.0.113.200-203.0.113.210")
+                      "IPv4 addresses, e.g. 203.0.113.200-203.0.113.210")
 
     ro = r.obj("router", values.get("router"), ("placement",))
     router = RouterSettings(placement=r.string("router.placement", ro.get("placement"), "k3s",
@@ -363,7 +400,8 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
             r.problem(f"apps.{name}.enabled", "is true but k3s.enabled is false; the apps run only in K3s")
         apps.append(AppSettings(name=name, enabled=enabled,
                                 hostname=r.string(f"apps.{name}.hostname", ap.get("hostname"),
-                                                  f"{name}.{domain}")))
+                                                  f"{name}.{domain}", pattern=DOMAIN_RE,
+                                                  what="a lower-case DNS name")))
     mautic_on = any(x.enabled for x in apps if x.name == "mautic")
     mariadb_enabled = r.boolean("mariadb.enabled", ma.get("enabled"), mautic_on)
     if mautic_on and not mariadb_enabled:
@@ -373,7 +411,7 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         raise SettingsError(r.problems)
     return Settings(
         stack=stack, preset=preset_name, domain=domain,
-        acme_email=r.string("acmeEmail", values.get("acmeEmail"), f"admin@{domain}"),
+        acme_email=acme_email,
         ssh=ssh, hosts=inv, postgres=postgres, redis=redis, monitoring=monitoring, s3=s3, k3s=k3s,
         router=router, mariadb_enabled=mariadb_enabled, apps=tuple(apps),
     )

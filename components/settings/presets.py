@@ -15,7 +15,6 @@ class Preset:
     memory_mb: Mapping[str, int]  # role key -> default VM memory
     cpus: Mapping[str, int]  # role key -> default VM cpus
     postgres_synchronous: bool
-    redis_quorum: int
 
 
 PRESETS: dict[str, Preset] = {
@@ -25,7 +24,6 @@ PRESETS: dict[str, Preset] = {
                    "monitoring": 4096, "edge": 1024},
         cpus={"k3sServers": 4, "k3sAgents": 4, "postgres": 2, "redis": 1, "monitoring": 2, "edge": 1},
         postgres_synchronous=False,
-        redis_quorum=1,
     ),
     "prod-ha": Preset(
         min_hosts={"k3sServers": 3, "postgres": 2, "redis": 3, "monitoring": 1},
@@ -33,6 +31,5 @@ PRESETS: dict[str, Preset] = {
                    "monitoring": 8192, "edge": 2048},
         cpus={"k3sServers": 4, "k3sAgents": 8, "postgres": 4, "redis": 2, "monitoring": 4, "edge": 2},
         postgres_synchronous=True,
-        redis_quorum=2,
     ),
 }

@@ -15,6 +15,21 @@ T = TypeVar("T")
 
 NAMESPACE = "platform"
 
+# Every string ends up in a host file, a unit, a command's environment or a URL: a newline would
+# add a line to pgbackrest.conf or s3cfg (config injection), other control characters corrupt it.
+CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+MULTILINE_CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # PEM blocks: newlines only
+
+ADDRESS_RULE = "an IPv4 unicast address (IPv6 is not supported: etcd URLs, pg_hba and the firewall are IPv4)"
+
+
+def control_problem(value: str, multiline: bool = False) -> str | None:
+    """Why `value` may not land in a host file, or None. Never repeats the value (it may be secret)."""
+    m = (MULTILINE_CONTROL_RE if multiline else CONTROL_RE).search(value)
+    if m is None:
+        return None
+    return f"contains a control character ({m.group()!r} at offset {m.start()}); not allowed in any value"
+
 
 class SettingsError(ValueError):
     """Raised with every configuration problem found; nothing has been registered yet."""
@@ -64,11 +79,16 @@ class Reader:
         pattern: str | None = None,
         allowed: Sequence[str] | None = None,
         what: str = "",
+        multiline: bool = False,
     ) -> str:
         if value is None:
             return default
         if not isinstance(value, str) or value == "":
             self.problem(path, f"must be a non-empty string, got {value!r}")
+            return default
+        bad = control_problem(value, multiline)
+        if bad:
+            self.problem(path, bad)
             return default
         if allowed is not None and value not in allowed:
             self.problem(path, f"got {value!r}; allowed: {', '.join(allowed)}")
@@ -78,10 +98,18 @@ class Reader:
             return default
         return value
 
-    def optional_string(self, path: str, value: Any) -> str | None:
+    def optional_string(self, path: str, value: Any, *, pattern: str | None = None, what: str = "",
+                        multiline: bool = False) -> str | None:
         if value is None:
             return None
-        return self.string(path, value, "")  or None
+        return self.string(path, value, "", pattern=pattern, what=what, multiline=multiline) or None
+
+    def required(self, path: str, value: Any, what: str) -> bool:
+        """A key that must be given: missing and `null` are the same mistake."""
+        if value is None:
+            self.problem(path, f"is required ({what})")
+            return False
+        return True
 
     def integer(self, path: str, value: Any, default: int, *, lo: int, hi: int) -> int:
         if value is None:
@@ -108,12 +136,23 @@ class Reader:
         return value
 
     def string_list(self, path: str, value: Any, default: Sequence[str]) -> tuple[str, ...]:
+        """A list of distinct non-empty strings (a duplicate is always a mistake: two ACL users, two
+        databases of one name)."""
         if value is None:
             return tuple(default)
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
             self.problem(path, f"must be a list of non-empty strings, got {value!r}")
             return tuple(default)
-        return tuple(value)
+        ok = True
+        for i, v in enumerate(value):
+            bad = control_problem(v)
+            if bad:
+                self.problem(f"{path}[{i}]", bad)
+                ok = False
+            elif v in value[:i]:
+                self.problem(f"{path}[{i}]", f"duplicate entry {v!r} (also {path}[{value.index(v)}])")
+                ok = False
+        return tuple(value) if ok else tuple(default)
 
     def string_map(self, path: str, value: Any, allowed_values: Sequence[str]) -> dict[str, str]:
         if value is None:
@@ -130,21 +169,39 @@ class Reader:
         return out
 
     def ip(self, path: str, value: Any) -> str:
-        if not isinstance(value, str):
-            self.problem(path, f"must be an IPv4 or IPv6 address, got {value!r}")
+        """A host's address: IPv4, and one a VM can have (not 0.0.0.0, loopback, link-local,
+        multicast, broadcast or reserved)."""
+        if not isinstance(value, str) or control_problem(value):
+            self.problem(path, f"must be {ADDRESS_RULE}, got {value!r}")
             return ""
         try:
-            return str(ipaddress.ip_address(value))
+            addr = ipaddress.ip_address(value)
         except ValueError:
-            self.problem(path, f"{value!r} is not a valid IP address")
+            self.problem(path, f"{value!r} is not {ADDRESS_RULE}")
             return ""
+        if addr.version != 4:
+            self.problem(path, f"{value!r} is IPv6; expected {ADDRESS_RULE}")
+            return ""
+        kind = ("unspecified" if addr.is_unspecified else "loopback" if addr.is_loopback
+                else "link-local" if addr.is_link_local else "multicast" if addr.is_multicast
+                else "broadcast" if addr == ipaddress.IPv4Address("255.255.255.255")
+                else "reserved" if addr.is_reserved else "")
+        if kind:
+            self.problem(path, f"{value!r} is a {kind} address; expected {ADDRESS_RULE}")
+            return ""
+        return str(addr)
 
     def cidr(self, path: str, value: Any) -> str:
-        if not isinstance(value, str):
-            self.problem(path, f"must be an address or CIDR block, got {value!r}")
+        """An IPv4 address or CIDR block (IPv6 is refused like host addresses are)."""
+        if not isinstance(value, str) or control_problem(value):
+            self.problem(path, f"must be an IPv4 address or CIDR block, got {value!r}")
             return ""
         try:
-            return str(ipaddress.ip_network(value, strict=True))
+            net = ipaddress.ip_network(value, strict=True)
         except ValueError:
-            self.problem(path, f"{value!r} is not a valid address or CIDR block (host bits must be zero)")
+            self.problem(path, f"{value!r} is not a valid IPv4 address or CIDR block (host bits must be zero)")
             return ""
+        if net.version != 4:
+            self.problem(path, f"{value!r} is IPv6; only IPv4 is supported")
+            return ""
+        return str(net)

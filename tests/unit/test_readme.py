@@ -26,9 +26,9 @@ README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 DERIVED = {
     "acmeEmail": "admin@<domain>",
     "postgres.maxConnections": "memoryMb/32",
-    "postgres.etcdWitness": "the monitoring VM",
+    "postgres.etcdWitness": "the monitoring VM when the number of postgres VMs is even",
     "redis.maxmemoryMb": "half the VM",
-    "redis.quorum": "1 / 2",
+    "redis.quorum": "a majority of the Sentinels",
     "hosts.<role>[].memoryMb": "per role and preset",
     "hosts.<role>[].cpus": "per role and preset",
     "hosts.<role>[].publicIp": "`privateIp`",
