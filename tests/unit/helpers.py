@@ -9,7 +9,7 @@ import pytest
 
 from components.settings import PRESETS, Settings, parse_settings
 from components.settings.reader import SettingsError
-from scripts.program import PLACEHOLDER_SECRETS, stack_config
+from scripts.program import PLACEHOLDER_SECRETS, DryMocks, stack_config
 
 STACKS = ("mvp", "prod-ha", "lab")
 
@@ -30,6 +30,18 @@ def problems(cfg: dict[str, Any], stack: str = "prod-ha") -> list[str]:
     with pytest.raises(SettingsError) as e:
         parse_settings(cfg, stack)
     return e.value.problems
+
+
+class CountingMocks(DryMocks):
+    """Counts registrations: a refused config must register none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def new_resource(self, args):  # type: ignore[no-untyped-def]
+        self.calls += 1
+        return super().new_resource(args)
 
 
 assert set(PRESETS) == {"mvp", "prod-ha"}

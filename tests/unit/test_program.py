@@ -6,8 +6,8 @@ import pytest
 
 from components.remote import read_bundle
 from components.settings.reader import SettingsError
-from scripts.program import SECRET_SIG, DryMocks, is_secret, run_program
-from tests.unit.helpers import STACKS, config
+from scripts.program import SECRET_SIG, is_secret, run_program
+from tests.unit.helpers import STACKS, CountingMocks, config
 
 
 @pytest.fixture(scope="module", params=STACKS)
@@ -49,15 +49,6 @@ def test_rendered_files_reach_the_host_through_stdin(run) -> None:  # type: igno
     assert bundle["step.sh"].startswith("#!/usr/bin/env bash")
     assert "table inet platform {" in bundle["files/platform.nft"]
     assert "SSH_PORT=22" in bundle["files/params.env"]
-
-
-class CountingMocks(DryMocks):
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def new_resource(self, args):  # type: ignore[no-untyped-def]
-        self.calls += 1
-        return super().new_resource(args)
 
 
 @pytest.mark.parametrize("mutation", ["typo", "even-etcd", "duplicate-address"])

@@ -12,18 +12,8 @@ import pytest
 
 from components.settings import parse_settings
 from components.settings.load import StackConfigError
-from scripts.program import PLACEHOLDER_SECRETS, DryMocks, run_program
-from tests.unit.helpers import config, problems
-
-
-class CountingMocks(DryMocks):
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls = 0
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        self.calls += 1
-        return super().new_resource(args)
+from scripts.program import PLACEHOLDER_SECRETS, run_program
+from tests.unit.helpers import CountingMocks, config, problems
 
 
 def refused(cfg: dict[str, Any], key: str, fragment: str = "", stack: str = "prod-ha") -> list[str]:
