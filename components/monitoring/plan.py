@@ -5,6 +5,8 @@
     <mon>-alertmanager      Alertmanager with the configured receivers; after the host's baseline
     <mon>-journal-remote    the journal sink; after the host's baseline
     <host>-journal-upload   every other VM: ships its journal; after its baseline and the sink
+    <mon>-grafana           with monitoring.grafana.enabled: Grafana, datasources, dashboards;
+                            after Prometheus and Alertmanager
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ from pathlib import Path
 
 from components.baseline.plan import ready_step
 from components.contract import Contract, scrape_jobs, tls_probes
+from components.monitoring import dashboards
 from components.monitoring import names as n
-from components.monitoring.render import alertmanager, journal, probes, prometheus
-from components.plan import ConfigSecret, FileValue, Plan, SecretValue, Step, host_tls
+from components.monitoring.render import alertmanager, grafana, journal, probes, prometheus
+from components.plan import ConfigSecret, FileValue, Password, Plan, SecretValue, Step, host_tls
 from components.settings import Settings
 
 HOST_DIR = Path(__file__).parent / "host"
 FILES_DIR = Path(__file__).parent / "files"
 # Receiver secrets: placeholder name -> the optional secret config key that holds it.
+GRAFANA_PASSWORD = "platform-grafana-admin"  # the generated admin password (stack output grafanaAdminPassword)
 RECEIVER_SECRETS = {n.SECRET_SMTP_PASSWORD: "smtpPassword", n.SECRET_SLACK_URL: "slackWebhookUrl",
                     n.SECRET_DEADMANS_URL: "deadMansSwitchUrl"}
 
@@ -90,4 +94,16 @@ def plan(settings: Settings, contracts: Sequence[Contract]) -> Plan:
                    "journal-upload.dropin": journal.render_upload_dropin()},
             secrets=secrets, after=(ready_step(h), sink.name),
         ))
-    return Plan(steps=tuple(steps))
+    if not m.grafana_enabled:
+        return Plan(steps=tuple(steps))
+    steps.append(Step(
+        name=f"{mon.name}-grafana", host=mon, script=HOST_DIR / "grafana.sh",
+        files={"grafana.ini": grafana.render_ini(mon.private_ip),
+               "datasources.yml": grafana.render_datasources(settings, mon.private_ip),
+               "dashboards.yml": grafana.render_dashboard_provider(),
+               **{f"dashboard-{d.uid}.json": dashboards.render_dashboard(d) for d in dashboards.DASHBOARDS}},
+        secrets={n.SECRET_GRAFANA_ADMIN: Password(GRAFANA_PASSWORD)},
+        params={"MON_IP": mon.private_ip, "GRAFANA_PORT": str(n.GRAFANA_PORT)},
+        after=(f"{mon.name}-prometheus", f"{mon.name}-alertmanager"),
+    ))
+    return Plan(steps=tuple(steps), passwords=(GRAFANA_PASSWORD,))

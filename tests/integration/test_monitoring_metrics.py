@@ -1,15 +1,19 @@
 """The metric contract on the lab: every metric name an alert or recording rule reads exists in the
-lab's real Prometheus (`/api/v1/label/__name__/values`), scraped from the real exporters. An
-exporter upgrade that renames a metric fails here instead of silencing an alert."""
+lab's real Prometheus (`/api/v1/label/__name__/values`), scraped from the real exporters, and every
+Grafana dashboard query returns at least one series there. An exporter upgrade that renames a
+metric fails here instead of silencing an alert or blanking a panel."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import urllib.parse
 from typing import Any
 
 import pytest
 
 from components import catalog
+from components.monitoring import dashboards
 from components.monitoring import names as n
 from components.monitoring.promql import rule_metrics
 from components.settings import parse_settings
@@ -19,14 +23,34 @@ from scripts.program import PLACEHOLDER_SECRETS, stack_config
 pytestmark = pytest.mark.integration
 
 
-def test_every_metric_a_rule_reads_exists_in_the_lab_prometheus(lab_up: dict[str, Any]) -> None:
-    s = parse_settings({**stack_config("lab"), **PLACEHOLDER_SECRETS}, "lab")
-    mon = n.monitoring_host(s)
-    p = ssh_run(mon.name, f"curl -sf --max-time 10 http://{mon.private_ip}:{n.PROMETHEUS_PORT}"
-                          "/api/v1/label/__name__/values", timeout=60)
+SETTINGS = parse_settings({**stack_config("lab"), **PLACEHOLDER_SECRETS}, "lab")
+# Dashboard queries that may legitimately return nothing on the lab, with the reason. (None today.)
+EMPTY_ON_THE_LAB: dict[str, str] = {}
+
+
+def prometheus(path: str) -> Any:
+    mon = n.monitoring_host(SETTINGS)
+    url = f"http://{mon.private_ip}:{n.PROMETHEUS_PORT}{path}"
+    p = ssh_run(mon.name, f"curl -sf --max-time 10 {shlex.quote(url)}", timeout=60)
     assert p.returncode == 0, p.stdout + p.stderr
-    have = set(json.loads(p.stdout)["data"])
+    return json.loads(p.stdout)["data"]
+
+
+def test_every_metric_a_rule_reads_exists_in_the_lab_prometheus(lab_up: dict[str, Any]) -> None:
+    s = SETTINGS
+    have = set(prometheus("/api/v1/label/__name__/values"))
     used = rule_metrics(catalog.contracts(s))
     missing = {m: sorted(rules) for m, rules in used.items() if m not in have}
     print(f"{len(used)} metrics read by the rules, {len(have)} in the lab Prometheus")
     assert missing == {}, f"metrics no exporter on the lab serves (rule names in brackets): {missing}"
+
+
+def test_every_dashboard_query_returns_a_series_on_the_lab(lab_up: dict[str, Any]) -> None:
+    empty = []
+    for uid, title, query in dashboards.queries():
+        if f"{uid}/{title}" in EMPTY_ON_THE_LAB:
+            continue
+        result = prometheus("/api/v1/query?query=" + urllib.parse.quote(query))["result"]
+        if not result:
+            empty.append(f"{uid}/{title}: {query}")
+    assert empty == [], "dashboard panels with no data on the lab:\n" + "\n".join(empty)
