@@ -28,6 +28,7 @@ NOTIFY_TARGET_S = 60.0
 RESOLVE_TARGET_S = 120.0
 RESOLVE_WAIT_S = 180.0
 PAGE_WAIT_S = 2 * NOTIFY_TARGET_S  # how long to wait for a page at all (a late one is measured too)
+QUIET_WAIT_S = 480.0  # an earlier fault's alert resolving: a 5 min look-back + evaluation + notification
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Run:
     expect: Expect | None = None
     fault_at: float | None = None
     recovered_at: float | None = None
+    quiet_wait_seconds: float = 0.0  # waited before the run for the expected alert to resolve
 
 
 CURRENT = Run()
@@ -128,10 +130,34 @@ def pages_since(since: float) -> list[str]:
     return sorted(set(out))
 
 
+def wait_quiet(watch: AlertWatch, alert: str, timeout: float = QUIET_WAIT_S) -> float:
+    """Wait (bounded) until `alert` is no longer active: an alert still firing from an earlier fault
+    (RedisMasterChanged looks back 5 minutes) is one Alertmanager already notified, so a new fault
+    would neither start it nor page again. Returns the seconds waited."""
+    t0 = time.time()
+    deadline = t0 + timeout
+    logged = False
+    while time.time() < deadline:
+        active = watch.active()
+        if active is not None and not any(a["labels"].get("alertname") == alert for a in active):
+            break
+        if not logged:
+            log(f"alerts: {alert} is still active from an earlier fault; waiting until it resolves "
+                f"(at most {timeout:.0f} s)")
+            logged = True
+        time.sleep(5 * POLL)
+    return round(time.time() - t0, 1)
+
+
 def begin(lab: Lab, expect: Expect) -> AlertWatch:
-    """Before a run: reset the marks, start watching Alertmanager."""
+    """Before a run: the expected alert quiet, the marks reset, watching Alertmanager."""
     CURRENT.expect, CURRENT.fault_at, CURRENT.recovered_at = expect, None, None
-    return AlertWatch(lab).start()
+    CURRENT.quiet_wait_seconds = 0.0
+    watch = AlertWatch(lab)
+    if expect.alert is not None:
+        CURRENT.quiet_wait_seconds = wait_quiet(watch, expect.alert)
+        watch.started = time.time()
+    return watch.start()
 
 
 def evaluate(watch: AlertWatch) -> dict[str, Any]:
@@ -139,6 +165,8 @@ def evaluate(watch: AlertWatch) -> dict[str, Any]:
     expect = CURRENT.expect or Expect(None)
     fault, recovered = CURRENT.fault_at, CURRENT.recovered_at
     res: dict[str, Any] = {"expected_alert": expect.alert}
+    if CURRENT.quiet_wait_seconds:
+        res["alert_quiet_wait_seconds"] = CURRENT.quiet_wait_seconds
     if expect.alert is None:
         watch.stop()
         pages = pages_since(fault or watch.started)

@@ -405,7 +405,8 @@ du -sm {data} | cut -f1
             return lab.sudo(spare, q + quote("SELECT pg_is_in_recovery()"), timeout=10).stdout.strip() == "f"
 
         if not wait_for(promoted, 300, 2):
-            raise DrillError("the restored copy did not finish recovery within 300 s")
+            tail = lab.sudo(spare, f"tail -n 12 {RESTORE_DIR}/postgres.log").stdout
+            raise DrillError(f"the restored copy did not finish recovery within 300 s: {tail.strip()[-900:]}")
         tl.mark("recovered")
         got = lab.sudo(spare, q + quote(checksum), timeout=60).stdout.strip()
         res.update({"source": src, "restored": got})

@@ -115,3 +115,19 @@ def test_an_optional_alert(env) -> None:  # type: ignore[no-untyped-def]
     assert fault is not None
     note(fault + 1, "RedisMasterChanged", "firing")
     assert alerts.evaluate(watch_cls().start())["alert_passed"] is True
+
+
+def test_a_run_starts_only_once_an_earlier_faults_alert_resolved(env) -> None:  # type: ignore[no-untyped-def]
+    # RedisMasterChanged from the previous drill's failover is still firing (it looks back 5 min):
+    # a new fault would neither start it nor page again, so the run waits until it is gone.
+    watch_cls, _ = env
+    FakeAlertmanager.active = [{"labels": {"alertname": "RedisMasterChanged"}, "startsAt": iso(time.time() - 100)},
+                               {"labels": {"alertname": "Watchdog"}, "startsAt": iso(time.time() - 900)}]
+    threading.Timer(0.5, lambda: setattr(FakeAlertmanager, "active", FakeAlertmanager.active[1:])).start()
+    waited = alerts.wait_quiet(watch_cls(), "RedisMasterChanged", timeout=10)
+    assert 0.4 <= waited < 5
+    assert alerts.wait_quiet(watch_cls(), "RedisMasterChanged", timeout=10) < 0.2  # quiet: no wait
+    FakeAlertmanager.active = [{"labels": {"alertname": "HostDown"}, "startsAt": iso(time.time())}]
+    t = time.monotonic()
+    alerts.wait_quiet(watch_cls(), "HostDown", timeout=0.5)  # bounded
+    assert time.monotonic() - t < 2
