@@ -28,7 +28,7 @@ NOTIFY_TARGET_S = 60.0
 RESOLVE_TARGET_S = 120.0
 RESOLVE_WAIT_S = 180.0
 PAGE_WAIT_S = 2 * NOTIFY_TARGET_S  # how long to wait for a page at all (a late one is measured too)
-QUIET_WAIT_S = 480.0  # an earlier fault's alert resolving: a 5 min look-back + evaluation + notification
+QUIET_WAIT_S = 540.0  # an earlier fault's alert resolving: a 5 min look-back, evaluation, a group_interval
 
 
 @dataclass
@@ -130,16 +130,29 @@ def pages_since(since: float) -> list[str]:
     return sorted(set(out))
 
 
+def _last_status(alert: str) -> str | None:
+    """The status of `alert` in the last notification the receiver got that names it."""
+    last = None
+    for n in _notifications(0.0):
+        for a in n["payload"].get("alerts", []):
+            if a.get("labels", {}).get("alertname") == alert:
+                last = a.get("status")
+    return last
+
+
 def wait_quiet(watch: AlertWatch, alert: str, timeout: float = QUIET_WAIT_S) -> float:
-    """Wait (bounded) until `alert` is no longer active: an alert still firing from an earlier fault
-    (RedisMasterChanged looks back 5 minutes) is one Alertmanager already notified, so a new fault
-    would neither start it nor page again. Returns the seconds waited."""
+    """Wait (bounded) until `alert` is no longer active and its resolution was notified: an alert
+    still firing from an earlier fault (RedisMasterChanged looks back 5 minutes) was notified
+    already, and one that fires again before its resolution went out (Alertmanager flushes a group
+    every group_interval) matches its notification log - either way a new fault would not page
+    again. Returns the seconds waited."""
     t0 = time.time()
     deadline = t0 + timeout
     logged = False
     while time.time() < deadline:
         active = watch.active()
-        if active is not None and not any(a["labels"].get("alertname") == alert for a in active):
+        if (active is not None and not any(a["labels"].get("alertname") == alert for a in active)
+                and _last_status(alert) != "firing"):
             break
         if not logged:
             log(f"alerts: {alert} is still active from an earlier fault; waiting until it resolves "

@@ -131,3 +131,14 @@ def test_a_run_starts_only_once_an_earlier_faults_alert_resolved(env) -> None:  
     t = time.monotonic()
     alerts.wait_quiet(watch_cls(), "HostDown", timeout=0.5)  # bounded
     assert time.monotonic() - t < 2
+
+
+def test_a_run_waits_for_the_resolution_to_be_notified(env) -> None:  # type: ignore[no-untyped-def]
+    # Inactive in Alertmanager, but its resolution not sent yet (the group flushes every
+    # group_interval): firing again now would match the notification log and page nobody.
+    watch_cls, note = env
+    FakeAlertmanager.active = []
+    note(time.time() - 60, "RedisMasterChanged", "firing")
+    threading.Timer(0.5, lambda: note(time.time(), "RedisMasterChanged", "resolved")).start()
+    waited = alerts.wait_quiet(watch_cls(), "RedisMasterChanged", timeout=10)
+    assert 0.4 <= waited < 5
