@@ -16,6 +16,7 @@ import json
 import threading
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,6 +82,7 @@ class AlertWatch:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> AlertWatch:
+        self.started = time.time()  # after any wait for a quiet start: alerts older than this are not ours
         self._thread.start()
         return self
 
@@ -105,39 +107,28 @@ class AlertWatch:
         self._thread.join(timeout=10)
 
 
-def _notifications(since: float) -> list[dict[str, Any]]:
+def _events(since: float) -> Iterator[tuple[float, str, str | None]]:
+    """(received, alertname, status) of every alert in the notifications since `since`, oldest first."""
     from scripts.lablib import receiver
 
-    return receiver.notifications(since=since)
+    for n in receiver.notifications(since=since):
+        for a in n["payload"].get("alerts", []):
+            yield float(n["received"]), a.get("labels", {}).get("alertname", "?"), a.get("status")
 
 
 def _first(since: float, alert: str, status: str) -> float | None:
-    for n in _notifications(since):
-        for a in n["payload"].get("alerts", []):
-            if a.get("labels", {}).get("alertname") == alert and a.get("status") == status:
-                return float(n["received"])
-    return None
+    return next((at for at, name, st in _events(since) if name == alert and st == status), None)
 
 
 def pages_since(since: float) -> list[str]:
     """Alert names of every firing notification the receiver got since `since` (never the Watchdog:
     it goes to the dead man's switch path)."""
-    out = []
-    for n in _notifications(since):
-        for a in n["payload"].get("alerts", []):
-            if a.get("status") == "firing":
-                out.append(a.get("labels", {}).get("alertname", "?"))
-    return sorted(set(out))
+    return sorted({name for _, name, st in _events(since) if st == "firing"})
 
 
 def _last_status(alert: str) -> str | None:
     """The status of `alert` in the last notification the receiver got that names it."""
-    last = None
-    for n in _notifications(0.0):
-        for a in n["payload"].get("alerts", []):
-            if a.get("labels", {}).get("alertname") == alert:
-                last = a.get("status")
-    return last
+    return next((st for _, name, st in reversed(list(_events(0.0))) if name == alert), None)
 
 
 def wait_quiet(watch: AlertWatch, alert: str, timeout: float = QUIET_WAIT_S) -> float:
@@ -155,8 +146,8 @@ def wait_quiet(watch: AlertWatch, alert: str, timeout: float = QUIET_WAIT_S) -> 
                 and _last_status(alert) != "firing"):
             break
         if not logged:
-            log(f"alerts: {alert} is still active from an earlier fault; waiting until it resolves "
-                f"(at most {timeout:.0f} s)")
+            log(f"alerts: {alert} from an earlier fault is still active or its resolution not yet "
+                f"notified; waiting (at most {timeout:.0f} s)")
             logged = True
         time.sleep(5 * POLL)
     return round(time.time() - t0, 1)
@@ -169,7 +160,6 @@ def begin(lab: Lab, expect: Expect) -> AlertWatch:
     watch = AlertWatch(lab)
     if expect.alert is not None:
         CURRENT.quiet_wait_seconds = wait_quiet(watch, expect.alert)
-        watch.started = time.time()
     return watch.start()
 
 
