@@ -157,18 +157,49 @@ def journals(ctx: Context) -> list[Row]:
     return rows
 
 
-@check("monitoring", "Grafana and Loki healthy where enabled")
+@check("monitoring", "Grafana, Loki and Alloy healthy where enabled")
 def grafana_loki(ctx: Context) -> list[Row]:
     m = ctx.settings.monitoring
     mon = _mon(ctx)
     rows = []
-    for name, enabled, url in (
-            ("grafana", m.grafana_enabled, f"http://{mon.private_ip}:{n.GRAFANA_PORT}/api/health"),
-            ("loki", m.loki_enabled, f"http://127.0.0.1:{n.LOKI_PORT}/ready")):
+    for name, key, enabled, url in (
+            ("grafana", "grafana", m.grafana_enabled, f"http://{mon.private_ip}:{n.GRAFANA_PORT}/api/health"),
+            ("loki", "loki", m.loki_enabled, f"http://{mon.private_ip}:{n.LOKI_PORT}/ready"),
+            ("alloy", "loki", m.loki_enabled, f"http://{mon.private_ip}:{n.ALLOY_PORT}/-/ready")):
         if not enabled:
-            rows.append(Row(SKIP, name, f"monitoring.{name}.enabled is false"))
+            rows.append(Row(SKIP, name, f"monitoring.{key}.enabled is false"))
             continue
         p = ctx.run(mon, f"curl -sf --max-time 5 {url}")
         rows.append(Row(PASS if p.returncode == 0 else FAIL, name,
                         first_line(p.stdout or p.stderr) or f"exit {p.returncode}"))
     return rows
+
+
+LOKI_WINDOW = "15m"
+
+
+@check("monitoring", "every VM's journal reaches Loki (where enabled)")
+def loki_hosts(ctx: Context) -> list[Row]:
+    """Loki has entries of the last 15 minutes from every VM (labelled `host` by Alloy)."""
+    if not ctx.settings.monitoring.loki_enabled:
+        return [Row(SKIP, "loki", "monitoring.loki.enabled is false")]
+    mon = _mon(ctx)
+    query = f'count by (host) (count_over_time({{stack="{ctx.settings.stack}"}}[{LOKI_WINDOW}]))'
+    p = ctx.run(mon, f"curl -sfG --max-time 10 --data-urlencode {shlex.quote('query=' + query)} "
+                     f"http://{mon.private_ip}:{n.LOKI_PORT}/loki/api/v1/query")
+    if p.returncode != 0:
+        return [Row(FAIL, "loki", f"query failed: {first_line(p.stderr) or p.returncode}")]
+    seen = loki_hosts_seen(p.stdout)
+    return [Row(PASS if h.name in seen else FAIL, h.name,
+                f"{seen[h.name]} entries in {LOKI_WINDOW}" if h.name in seen
+                else f"no entries in Loki in {LOKI_WINDOW} (seen: {', '.join(sorted(seen)) or 'none'})")
+            for h in ctx.settings.hosts.all()]
+
+
+def loki_hosts_seen(body: str) -> dict[str, int]:
+    """host -> entry count, from Loki's instant-query answer (a vector by `host`)."""
+    try:
+        result = json.loads(body)["data"]["result"]
+        return {r["metric"].get("host", "?"): int(float(r["value"][1])) for r in result}
+    except (ValueError, KeyError, TypeError, IndexError):
+        return {}

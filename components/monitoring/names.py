@@ -11,6 +11,7 @@ BLACKBOX_PORT = 9115
 JOURNAL_REMOTE_PORT = 19532  # systemd-journal-remote's default HTTPS port
 GRAFANA_PORT = 3000
 LOKI_PORT = 3100
+ALLOY_PORT = 12345  # Alloy's HTTP server (UI, /metrics): its default port, on the private address
 
 PROMETHEUS_DIR = "/etc/prometheus"
 FILE_SD_DIR = "/etc/prometheus/file_sd"

@@ -5,8 +5,10 @@
     <mon>-alertmanager      Alertmanager with the configured receivers; after the host's baseline
     <mon>-journal-remote    the journal sink; after the host's baseline
     <host>-journal-upload   every other VM: ships its journal; after its baseline and the sink
+    <mon>-loki              with monitoring.loki.enabled: Loki and Alloy (the received journals
+                            to Loki); after the journal sink
     <mon>-grafana           with monitoring.grafana.enabled: Grafana, datasources, dashboards;
-                            after Prometheus and Alertmanager
+                            after Prometheus and Alertmanager (and Loki where enabled)
 """
 
 from __future__ import annotations
@@ -18,8 +20,18 @@ from components.baseline.plan import ready_step
 from components.contract import Contract, scrape_jobs, tls_probes
 from components.monitoring import dashboards
 from components.monitoring import names as n
-from components.monitoring.render import alertmanager, grafana, journal, probes, prometheus
-from components.plan import ConfigSecret, FileValue, Password, Plan, SecretValue, Step, host_tls
+from components.monitoring.render import alertmanager, grafana, journal, loki, probes, prometheus
+from components.plan import (
+    ConfigSecret,
+    FileValue,
+    Password,
+    Plan,
+    SecretValue,
+    Step,
+    bucket_ref,
+    host_tls,
+    s3_credentials,
+)
 from components.settings import Settings
 
 HOST_DIR = Path(__file__).parent / "host"
@@ -94,16 +106,43 @@ def plan(settings: Settings, contracts: Sequence[Contract]) -> Plan:
                    "journal-upload.dropin": journal.render_upload_dropin()},
             secrets=secrets, after=(ready_step(h), sink.name),
         ))
+    grafana_after = [f"{mon.name}-prometheus", f"{mon.name}-alertmanager"]
+    if m.loki_enabled:
+        steps.append(loki_step(settings, sink.name))
+        grafana_after.append(steps[-1].name)
     if not m.grafana_enabled:
         return Plan(steps=tuple(steps))
     steps.append(Step(
         name=f"{mon.name}-grafana", host=mon, script=HOST_DIR / "grafana.sh",
-        files={"grafana.ini": grafana.render_ini(mon.private_ip),
+        files={"grafana-apt.sh": (HOST_DIR / "grafana_apt.sh").read_text(),
+               "grafana.ini": grafana.render_ini(mon.private_ip),
                "datasources.yml": grafana.render_datasources(settings, mon.private_ip),
                "dashboards.yml": grafana.render_dashboard_provider(),
                **{f"dashboard-{d.uid}.json": dashboards.render_dashboard(d) for d in dashboards.DASHBOARDS}},
         secrets={n.SECRET_GRAFANA_ADMIN: Password(GRAFANA_PASSWORD)},
         params={"MON_IP": mon.private_ip, "GRAFANA_PORT": str(n.GRAFANA_PORT)},
-        after=(f"{mon.name}-prometheus", f"{mon.name}-alertmanager"),
+        after=tuple(grafana_after),
     ))
     return Plan(steps=tuple(steps), passwords=(GRAFANA_PASSWORD,))
+
+
+def loki_step(settings: Settings, sink: str) -> Step:
+    mon = n.monitoring_host(settings)
+    files: dict[str, FileValue] = {
+        "grafana-apt.sh": (HOST_DIR / "grafana_apt.sh").read_text(),
+        "loki.yml": loki.render_loki_config(settings, mon.private_ip),
+        "config.alloy": loki.render_alloy_config(settings),
+        "alloy.default": loki.render_alloy_defaults(mon.private_ip),
+    }
+    secrets: dict[str, SecretValue] = {}
+    after = [sink]
+    if settings.monitoring.loki_storage == "s3":
+        secrets = s3_credentials()
+        after.append(bucket_ref("backups"))
+        if settings.s3.ca_certificate:
+            files["s3-ca.crt"] = settings.s3.ca_certificate
+    return Step(
+        name=f"{mon.name}-loki", host=mon, script=HOST_DIR / "loki.sh", files=files, secrets=secrets,
+        params={"MON_IP": mon.private_ip, "LOKI_PORT": str(n.LOKI_PORT), "ALLOY_PORT": str(n.ALLOY_PORT)},
+        after=tuple(after),
+    )

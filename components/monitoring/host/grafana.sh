@@ -1,25 +1,15 @@
 #!/usr/bin/env bash
 # MonitoringHost: Grafana from Grafana's apt repository (no Debian package), bound to the private
 # address, with provisioned datasources and the platform's dashboards. Params: MON_IP,
-# GRAFANA_PORT. Files: grafana.ini, datasources.yml, dashboards.yml, dashboard-*.json.
+# GRAFANA_PORT. Files: grafana-apt.sh, grafana.ini, datasources.yml, dashboards.yml, dashboard-*.json.
 # Secrets: grafana_admin_password. Not run on the lab (no Grafana package here).
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
+# shellcheck source=components/monitoring/host/grafana_apt.sh
+. "$STEP_DIR/files/grafana-apt.sh"
 
-ensure_packages curl gpg apt-transport-https ca-certificates
-keyring=/etc/apt/keyrings/grafana.gpg
-if [ ! -s "$keyring" ]; then
-  install -d -m 0755 /etc/apt/keyrings
-  retry 3 5 curl -fsSL --max-time 60 -o "$STEP_DIR/grafana.key" https://apt.grafana.com/gpg.key
-  gpg --dearmor <"$STEP_DIR/grafana.key" >"$STEP_DIR/grafana.gpg"
-  put_content "$STEP_DIR/grafana.gpg" "$keyring" 0644 root:root
-fi
-printf 'deb [signed-by=%s] https://apt.grafana.com stable main\n' "$keyring" >"$STEP_DIR/grafana.list"
-if ! cmp -s "$STEP_DIR/grafana.list" /etc/apt/sources.list.d/grafana.list 2>/dev/null; then
-  put_content "$STEP_DIR/grafana.list" /etc/apt/sources.list.d/grafana.list 0644 root:root
-  STEP_APT_UPDATED=0  # the new repository needs an index
-fi
+grafana_apt_repo
 ensure_packages grafana
 
 first_start=0
