@@ -45,12 +45,17 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
               "PostgreSQL restarted on {{ $labels.host }}",
               "The postmaster on {{ $labels.host }} started again (a crash Patroni recovered from, or a "
               "restart): check its log for the cause (OOM killer, a crash, a pending-restart roll)."),
-        Alert("PostgresFailover", f"changes(platform:patroni_leader_timeline:max{{cluster=\"{c}\"}}[5m]) > 0",
+        # One alert per new primary (its `host`), so a second failover inside the 5-minute window is a
+        # new alert and pages again instead of joining the one still firing; the value counts the
+        # timeline changes in the window.
+        Alert("PostgresFailover",
+              f"(changes(platform:patroni_leader_timeline:max{{cluster=\"{c}\"}}[5m]) > 0) "
+              f"* on() group_right(cluster) max by (host, vm_role) ({LEADER})",
               "0s", "warning",
-              f"PostgreSQL cluster {c} changed its timeline (failover)",
-              f"The primary of {c} now runs on a new timeline: a failover or an unplanned promotion happened in "
-              "the last 5 minutes. Check why (the other alerts, `patronictl history`) and that the old primary "
-              "rejoined as a replica."),
+              f"PostgreSQL cluster {c} failed over to {{{{ $labels.host }}}}",
+              f"The primary of {c} is now {{{{ $labels.host }}}} on a new timeline ({{{{ $value }}}} timeline "
+              "change(s) in the last 5 minutes): a failover or an unplanned promotion. Check why (the other "
+              "alerts, `patronictl history`) and that the old primary rejoined as a replica."),
         Alert("PostgresPendingRestart", f"patroni_pending_restart{{{PATRONI}}} == 1", "30m", "info",
               "PostgreSQL on {{ $labels.host }} waits for a restart",
               "A changed parameter takes effect only after a restart of PostgreSQL on {{ $labels.host }}."),

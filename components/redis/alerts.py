@@ -9,6 +9,7 @@ from components.redis.names import data_hosts
 from components.settings import Settings
 
 MASTER = 'redis_instance_info{job="redis",role="master"}'
+SENTINEL_STATUS = 'redis_sentinel_master_status{job="sentinel"}'
 BACKUP_GRACE_SECONDS = 1800
 
 
@@ -30,12 +31,16 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
               f"Redis {name} has {{{{ $value }}}} masters",
               f"More than one data node of {name} has been master for 30 s: writes may split. The router keeps "
               "connections on the master it chose first; see the runbook."),
+        # One alert per new master (`master_address`, as the Sentinels name it now), so a second
+        # failover inside the 5-minute window is a new alert and pages again.
         Alert("RedisMasterChanged",
-              'count(count by (master_address) (max_over_time(redis_sentinel_master_status{job="sentinel"}[5m]))) > 1',
+              f"(count(count by (master_address) (max_over_time({SENTINEL_STATUS}[5m]))) > 1) "
+              f"* on() group_right() max by (master_address) ({SENTINEL_STATUS})",
               "0s", "warning",
-              f"Redis {name} failed over",
-              f"The Sentinels of {name} named more than one master in the last 5 minutes: a failover happened. "
-              "Check why and that the former master came back as a replica."),
+              f"Redis {name} failed over to {{{{ $labels.master_address }}}}",
+              f"The Sentinels of {name} named {{{{ $value }}}} masters in the last 5 minutes and name "
+              "{{ $labels.master_address }} now: a failover happened. Check why and that the former master "
+              "came back as a replica."),
         Alert("SentinelQuorumLost", 'redis_sentinel_master_ckquorum_status{job="sentinel"} == 0', "1m", "critical",
               "Sentinel on {{ $labels.host }} cannot reach a quorum",
               "`SENTINEL CKQUORUM` fails on {{ $labels.host }}: {{ $labels.message }}. A failover cannot be "

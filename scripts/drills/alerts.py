@@ -30,6 +30,7 @@ RESOLVE_TARGET_S = 120.0
 RESOLVE_WAIT_S = 180.0
 PAGE_WAIT_S = 2 * NOTIFY_TARGET_S  # how long to wait for a page at all (a late one is measured too)
 QUIET_WAIT_S = 540.0  # an earlier fault's alert resolving: a 5 min look-back, evaluation, a group_interval
+CLOCK_SLACK_S = 1.0  # startsAt (Prometheus on the monitoring VM) against this machine's clock: one kernel
 
 
 @dataclass
@@ -62,7 +63,7 @@ def hold_until_paged(timeout: float | None = None) -> None:
     timeout = PAGE_WAIT_S if timeout is None else timeout
     log(f"alerts: holding the fault until {e.alert} is paged (at most {timeout:.0f} s)")
     deadline = time.time() + timeout
-    while time.time() < deadline and _first(fault, e.alert, "firing") is None:
+    while time.time() < deadline and _first(fault, e.alert, "firing", fault) is None:
         time.sleep(POLL)
 
 
@@ -96,9 +97,10 @@ class AlertWatch:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            for a in self.active() or []:
+            fault = CURRENT.fault_at  # an alert that started firing before the fault is not ours
+            for a in (self.active() or []) if fault is not None else []:
                 name = a["labels"].get("alertname", "?")
-                if name not in self.first_active and _epoch(a["startsAt"]) >= self.started - 60:
+                if name not in self.first_active and _epoch(a["startsAt"]) >= (fault or 0.0) - CLOCK_SLACK_S:
                     self.first_active[name] = time.time()
             self._stop.wait(POLL)
 
@@ -107,43 +109,80 @@ class AlertWatch:
         self._thread.join(timeout=10)
 
 
-def _events(since: float) -> Iterator[tuple[float, str, str | None]]:
-    """(received, alertname, status) of every alert in the notifications since `since`, oldest first."""
+@dataclass(frozen=True)
+class Event:
+    """One alert in one notification the receiver got."""
+
+    received: float
+    name: str
+    status: str | None
+    labels: dict[str, str]
+    starts_at: float | None  # the alert's startsAt: when Prometheus first sent it firing
+
+
+def _events(since: float) -> Iterator[Event]:
+    """Every alert in the notifications since `since`, oldest first."""
     from scripts.lablib import receiver
 
     for n in receiver.notifications(since=since):
         for a in n["payload"].get("alerts", []):
-            yield float(n["received"]), a.get("labels", {}).get("alertname", "?"), a.get("status")
+            labels = a.get("labels", {})
+            starts = a.get("startsAt")
+            yield Event(float(n["received"]), labels.get("alertname", "?"), a.get("status"), labels,
+                        _epoch(starts) if starts else None)
 
 
-def _first(since: float, alert: str, status: str) -> float | None:
-    return next((at for at, name, st in _events(since) if name == alert and st == status), None)
+def _first(since: float, alert: str, status: str, started_after: float | None = None) -> float | None:
+    """When the receiver first got `alert` with `status` after `since`; with `started_after`, only
+    an instance that started firing then or later (not one still firing from an earlier fault)."""
+    for e in _events(since):
+        if e.name == alert and e.status == status and (
+                started_after is None or (e.starts_at is not None and e.starts_at >= started_after - CLOCK_SLACK_S)):
+            return e.received
+    return None
 
 
 def pages_since(since: float) -> list[str]:
     """Alert names of every firing notification the receiver got since `since` (never the Watchdog:
     it goes to the dead man's switch path)."""
-    return sorted({name for _, name, st in _events(since) if st == "firing"})
+    return sorted({e.name for e in _events(since) if e.status == "firing"})
 
 
-def _last_status(alert: str) -> str | None:
-    """The status of `alert` in the last notification the receiver got that names it."""
-    return next((st for _, name, st in reversed(list(_events(0.0))) if name == alert), None)
+def _last_status(alert: str, per: str | None = None) -> dict[str, str | None]:
+    """Instance (the `per` label's value, "" without one) -> the status of the last notification
+    the receiver got that names it."""
+    out: dict[str, str | None] = {}
+    for e in _events(0.0):
+        if e.name == alert:
+            out[e.labels.get(per, "") if per else ""] = e.status
+    return out
 
 
-def wait_quiet(watch: AlertWatch, alert: str, timeout: float = QUIET_WAIT_S) -> float:
-    """Wait (bounded) until `alert` is no longer active and its resolution was notified: an alert
-    still firing from an earlier fault (RedisMasterChanged looks back 5 minutes) was notified
-    already, and one that fires again before its resolution went out (Alertmanager flushes a group
-    every group_interval) matches its notification log - either way a new fault would not page
-    again. Returns the seconds waited."""
+def _blocking(active: list[dict[str, Any]], alert: str, per: str | None) -> bool:
+    """Would a new fault's `alert` go unnotified now? Without `per`: while any instance is active or
+    its resolution was not notified. With `per` (each fault raises an instance named by the new
+    primary/master): while more than one instance is active (one is about to resolve) or an
+    inactive instance's resolution was not notified (the fault may move back to it)."""
+    mine = [a for a in active if a["labels"].get("alertname") == alert]
+    last = _last_status(alert, per)
+    if per is None:
+        return bool(mine) or last.get("") == "firing"
+    current = {a["labels"].get(per, "") for a in mine}
+    return len(current) > 1 or any(st == "firing" and key not in current for key, st in last.items())
+
+
+def wait_quiet(watch: AlertWatch, alert: str, per: str | None = None, timeout: float = QUIET_WAIT_S) -> float:
+    """Wait (bounded) until a new fault's `alert` would page (`_blocking`): an alert still firing
+    from an earlier fault (the failover alerts look back 5 minutes) was notified already, and one
+    that fires again before its resolution went out (Alertmanager flushes a group every
+    group_interval) matches its notification log - either way a new fault would not page again.
+    Returns the seconds waited."""
     t0 = time.time()
     deadline = t0 + timeout
     logged = False
     while time.time() < deadline:
         active = watch.active()
-        if (active is not None and not any(a["labels"].get("alertname") == alert for a in active)
-                and _last_status(alert) != "firing"):
+        if active is not None and not _blocking(active, alert, per):
             break
         if not logged:
             log(f"alerts: {alert} from an earlier fault is still active or its resolution not yet "
@@ -159,7 +198,7 @@ def begin(lab: Lab, expect: Expect) -> AlertWatch:
     CURRENT.quiet_wait_seconds = 0.0
     watch = AlertWatch(lab)
     if expect.alert is not None:
-        CURRENT.quiet_wait_seconds = wait_quiet(watch, expect.alert)
+        CURRENT.quiet_wait_seconds = wait_quiet(watch, expect.alert, expect.per)
     return watch.start()
 
 
@@ -183,9 +222,9 @@ def evaluate(watch: AlertWatch) -> dict[str, Any]:
         pages = pages_since(fault)
         return {**res, "pages": pages, "alert_passed": set(pages) <= {expect.alert}}
     deadline = time.time() + PAGE_WAIT_S
-    while time.time() < deadline and _first(fault, expect.alert, "firing") is None:
+    while time.time() < deadline and _first(fault, expect.alert, "firing", fault) is None:
         time.sleep(POLL)
-    notified = _first(fault, expect.alert, "firing")
+    notified = _first(fault, expect.alert, "firing", fault)
     firing = watch.first_active.get(expect.alert)
     res["alert_firing_seconds"] = round(firing - fault, 1) if firing else None
     res["alert_notified_seconds"] = round(notified - fault, 1) if notified else None
@@ -193,7 +232,7 @@ def evaluate(watch: AlertWatch) -> dict[str, Any]:
     if expect.await_resolution and notified and recovered:
         log(f"alerts: waiting for {expect.alert} to resolve")
         deadline = time.time() + RESOLVE_WAIT_S
-        while time.time() < deadline and (resolved := _first(recovered, expect.alert, "resolved")) is None:
+        while time.time() < deadline and (resolved := _first(recovered, expect.alert, "resolved", fault)) is None:
             time.sleep(POLL)
         res["alert_resolved_seconds"] = round(resolved - recovered, 1) if resolved else None
     watch.stop()

@@ -176,7 +176,7 @@ def crash(lab: Lab) -> dict[str, Any]:
     return res
 
 
-@drill("pg-switchover", Expect("PostgresFailover"))
+@drill("pg-switchover", Expect("PostgresFailover", per="host"))
 def switchover(lab: Lab) -> dict[str, Any]:
     """Planned switchover to the (sync) replica with `patronictl switchover --force`."""
     cluster = lab.settings.postgres.cluster_name
@@ -221,7 +221,7 @@ def patroni_crash(lab: Lab) -> dict[str, Any]:
     return res
 
 
-@drill("pg-partition", Expect("PostgresFailover"))
+@drill("pg-partition", Expect("PostgresFailover", per="host"))
 def partition(lab: Lab) -> dict[str, Any]:
     """Cut the leader's network (its veth on the bridge). The isolated old leader must stop
     accepting writes within ttl (probed from inside its own network namespace), the replica takes

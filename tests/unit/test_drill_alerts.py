@@ -49,10 +49,14 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-unt
             self._stop = threading.Event()
             self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def note(at: float, name: str, status: str, path: str = "/alerts") -> None:
+    def note(at: float, name: str, status: str, path: str = "/alerts", starts: float | None = None,
+             **labels: str) -> None:
+        """A notification received at `at`; the alert started firing `starts` (default: 1 s before)."""
+        alert = {"status": status, "labels": {"alertname": name, **labels},
+                 "startsAt": iso(at - 1 if starts is None else starts)}
         with open(log, "a") as f:
-            f.write(json.dumps({"received": at, "path": path, "payload": {
-                "status": status, "alerts": [{"status": status, "labels": {"alertname": name}}]}}) + "\n")
+            f.write(json.dumps({"received": at, "path": path, "payload": {"status": status, "alerts": [alert]}})
+                    + "\n")
 
     yield W, note
     server.shutdown()
@@ -142,3 +146,47 @@ def test_a_run_waits_for_the_resolution_to_be_notified(env) -> None:  # type: ig
     threading.Timer(0.5, lambda: note(time.time(), "RedisMasterChanged", "resolved")).start()
     waited = alerts.wait_quiet(watch_cls(), "RedisMasterChanged", timeout=10)
     assert 0.4 <= waited < 5
+
+
+def test_an_instance_still_firing_from_an_earlier_fault_is_not_this_faults_page(env) -> None:  # type: ignore[no-untyped-def]
+    # The group's next notification after the fault still lists the earlier failover's instance
+    # (master A); only the new master's instance, started after the fault, is this fault's page.
+    watch_cls, note = env
+    alerts.CURRENT.expect = Expect("RedisMasterChanged", per="master_address")
+    alerts.mark_fault()
+    fault = alerts.CURRENT.fault_at
+    assert fault is not None
+    note(fault + 3, "RedisMasterChanged", "firing", starts=fault - 200, master_address="A")
+    assert alerts.evaluate(watch_cls().start())["alert_passed"] is False
+    alerts.mark_fault()
+    fault = alerts.CURRENT.fault_at
+    assert fault is not None
+    note(fault + 3, "RedisMasterChanged", "firing", starts=fault - 200, master_address="A")
+    note(fault + 9, "RedisMasterChanged", "firing", starts=fault + 4, master_address="B")
+    res = alerts.evaluate(watch_cls().start())
+    assert res["alert_passed"] is True and res["alert_notified_seconds"] == 9.0
+
+
+def test_per_instance_alerts_wait_only_for_an_instance_the_fault_could_raise_again(env) -> None:  # type: ignore[no-untyped-def]
+    watch_cls, note = env
+    now = time.time()
+    a = {"labels": {"alertname": "RedisMasterChanged", "master_address": "A"}, "startsAt": iso(now - 100)}
+    b = {"labels": {"alertname": "RedisMasterChanged", "master_address": "B"}, "startsAt": iso(now - 200)}
+    note(now - 199, "RedisMasterChanged", "firing", starts=now - 200, master_address="B")
+    note(now - 99, "RedisMasterChanged", "firing", starts=now - 100, master_address="A")
+    note(now - 98, "RedisMasterChanged", "resolved", starts=now - 200, master_address="B")
+    # Only the current master's instance is active, the other's resolution went out: no wait
+    # (the fault moves the master away from A, to an instance that pages anew).
+    FakeAlertmanager.active = [a]
+    assert alerts.wait_quiet(watch_cls(), "RedisMasterChanged", per="master_address", timeout=10) < 0.2
+    # Without `per` the same state blocks (one instance per name: A would be re-used).
+    assert alerts.wait_quiet(watch_cls(), "RedisMasterChanged", timeout=0.3) >= 0.3
+    # Two active (B about to resolve): wait until only one is.
+    FakeAlertmanager.active = [a, b]
+    threading.Timer(0.5, lambda: setattr(FakeAlertmanager, "active", [a])).start()
+    assert 0.4 <= alerts.wait_quiet(watch_cls(), "RedisMasterChanged", per="master_address", timeout=10) < 5
+    # B inactive but its last notification says firing: the fault could move the master back to B.
+    note(time.time(), "RedisMasterChanged", "firing", starts=now - 50, master_address="B")
+    threading.Timer(0.5, lambda: note(time.time(), "RedisMasterChanged", "resolved", starts=now - 50,
+                                      master_address="B")).start()
+    assert 0.4 <= alerts.wait_quiet(watch_cls(), "RedisMasterChanged", per="master_address", timeout=10) < 5

@@ -172,10 +172,21 @@ def test_a_failover_within_30s_does_not_page_no_leader_but_reports_the_new_timel
     # db-1 dies at 60 s, db-2 is primary from 90 s on a new timeline.
     s = (patroni("patroni_primary", {"db-1": "1 1 1 1 stale", "db-2": "0 0 0 0 0 0 1x20"})
          + patroni("patroni_postgres_timeline", {"db-1": "3 3 3 3 stale", "db-2": "3 3 3 3 3 3 4x20"}))
-    warn = {"severity": "warning", "component": "postgres", "cluster": "platform-pg"}
+    warn = {"severity": "warning", "component": "postgres", "cluster": "platform-pg", "host": "db-2"}
     ok(run_case("postgres", s, [expect("PatroniNoLeader", "90s"), expect("PatroniNoLeader", "2m"),
                                 expect("PostgresFailover", "45s"), expect("PostgresFailover", "2m", warn),
                                 expect("PostgresFailover", "8m")], tmp_path))
+
+
+def test_a_second_failover_inside_the_window_is_a_new_alert(tmp_path: Path) -> None:
+    # db-1 -> db-2 at 90 s, db-2 -> db-1 at 180 s: the second failover is another alert (host db-1),
+    # so Alertmanager notifies it instead of folding it into the one still firing for db-2.
+    s = (patroni("patroni_primary", {"db-1": "1 1 1 1 1 1 0 0 0 0 0 0 1x20", "db-2": "0 0 0 0 0 0 1 1 1 1 1 1 0x20"})
+         + patroni("patroni_postgres_timeline", {"db-1": "3 3 3 3 3 3 3 3 3 3 3 3 5x20",
+                                                 "db-2": "3 3 3 3 3 3 4 4 4 4 4 4 4x20"}))
+    base = {"severity": "warning", "component": "postgres", "cluster": "platform-pg"}
+    ok(run_case("postgres", s, [expect("PostgresFailover", "2m", {**base, "host": "db-2"}),
+                                expect("PostgresFailover", "4m", {**base, "host": "db-1"})], tmp_path))
 
 
 def test_two_leaders_page(tmp_path: Path) -> None:
@@ -280,9 +291,19 @@ def test_redis_master_changed_and_replica_missing(tmp_path: Path) -> None:
          series("redis_connected_slaves", "redis", "redis-2", "198.18.0.22", 9121, "_x4 0x40")]
     ok(run_case("redis", s, [
         expect("RedisMasterChanged", "30s"),
-        expect("RedisMasterChanged", "90s", {"severity": "warning", "component": "redis"}),
+        expect("RedisMasterChanged", "90s", {"severity": "warning", "component": "redis",
+                                             "master_address": "198.18.0.22:6379"}),
         expect("RedisMasterChanged", "7m"),
         expect("RedisReplicaMissing", "4m", {"severity": "warning", "component": "redis"}),
+    ], tmp_path))
+    # A failover back at 3 min, inside the first one's window: a new alert for the new master.
+    back = [status("redis-3", "198.18.0.23", "198.18.0.21:6379", "1x4 stale _x7 1x30"),
+            status("redis-3", "198.18.0.23", "198.18.0.22:6379", "_x5 1x7 stale")]
+    warn = {"severity": "warning", "component": "redis"}
+    ok(run_case("redis", back, [
+        expect("RedisMasterChanged", "2m", {**warn, "master_address": "198.18.0.22:6379"}),
+        expect("RedisMasterChanged", "4m", {**warn, "master_address": "198.18.0.21:6379"}),
+        expect("RedisMasterChanged", "12m"),
     ], tmp_path))
 
 
