@@ -1,8 +1,8 @@
 """Operator changes on the lab, applied as `pulumi up` applies them: for each, `scripts/lab preview
 --set ...` names exactly the expected resources, `scripts/lab up --set ...` runs exactly those steps
 and nothing else, the change is live on the hosts, and `scripts/verify` passes. Each test then
-restores the converged lab with a plain `up` (Pulumi.lab.yaml as it is), which itself must run only
-the reverting steps, so later tests see the normal lab.
+restores the converged lab with a plain `up --no-verify` (Pulumi.lab.yaml as it is), which itself
+must run only the reverting steps, so later tests see the normal lab.
 """
 
 from __future__ import annotations
@@ -47,13 +47,15 @@ def preview(overlay: Mapping[str, Any] | None = None) -> dict[str, Any]:
     return last_json(p.stdout)
 
 
-def up(overlay: Mapping[str, Any] | None = None) -> tuple[dict[str, Any], str]:
+def up(overlay: Mapping[str, Any] | None = None, verify: bool = True) -> tuple[dict[str, Any], str]:
     t = time.monotonic()
-    p = lab("up", *sets(overlay or {}), timeout=1500, check=False)
+    p = lab("up", *sets(overlay or {}), *([] if verify else ["--no-verify"]), timeout=1500, check=False)
     summary = last_json(p.stdout)
     print(f"up {overlay or '(converged config)'}: {time.monotonic() - t:.1f} s, ran {summary.get('ran')}")
     assert p.returncode == 0, p.stdout[-6000:] + p.stderr[-3000:]
-    assert summary["failed"] == 0 and summary["verify_failed"] == 0 and summary["verify_passed"] > 0, summary
+    assert summary["failed"] == 0, summary
+    if verify:
+        assert summary["verify_failed"] == 0 and summary["verify_passed"] > 0, summary
     return summary, p.stdout
 
 
@@ -75,7 +77,9 @@ def changed(overlay: Mapping[str, Any], plan: Mapping[str, str], steps: list[str
         yield
     finally:
         back_preview = preview()
-        back, _ = up()
+        # The revert is checked by the test (the change gone on the hosts); the whole checklist runs
+        # again in the next test's `up` and in the verify tests after these (one run saves ~45 s).
+        back, _ = up(verify=False)
         print(f"change + revert: {time.monotonic() - t0:.1f} s")
     want_back = dict(revert_plan if revert_plan is not None else plan)
     check_plan(back_preview, want_back)

@@ -154,6 +154,10 @@ def test_routing_grouping_inhibition() -> None:
     assert by_match['alertname="Watchdog"']["receiver"] == "deadmans-switch"
     assert by_match['severity="critical"']["group_wait"] == "5s"
     assert by_match['severity="info"']["receiver"] == "null"
+    # Every verify run's test alert is its own group, notified at once (not at an earlier run's
+    # group's next flush: verify failed "not delivered within 30 s" when runs came a minute apart).
+    test_route = by_match['alertname="PlatformVerifyTest"']
+    assert test_route["group_by"] == ["..."] and test_route["group_wait"] == "0s"
     receivers = {r["name"]: r for r in cfg["receivers"]}
     assert set(receivers["platform"]) == {"name", "email_configs", "webhook_configs", "slack_configs"}
     inhibit = cfg["inhibit_rules"]

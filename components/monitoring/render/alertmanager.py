@@ -81,8 +81,10 @@ def render_alertmanager(settings: Settings) -> str:
             # The Watchdog: continuously, to the dead man's switch only (or nowhere).
             {"matchers": ['alertname="Watchdog"'], "receiver": DEADMAN if m.deadmans_switch else NULL,
              "group_wait": "0s", "group_interval": "1m", "repeat_interval": "1m"},
-            # scripts/verify's test alert: delivered at once to the notification receivers.
-            {"matchers": ['alertname="PlatformVerifyTest"'], "receiver": target,
+            # scripts/verify's test alert: delivered at once to the notification receivers. Each one
+            # (its `run` label) is a group of its own: added to the group of an earlier run's alert
+            # (still active for resolve_timeout) it would wait for that group's next flush.
+            {"matchers": ['alertname="PlatformVerifyTest"'], "receiver": target, "group_by": ["..."],
              "group_wait": "0s", "group_interval": "1m", "repeat_interval": "24h"},
             # Critical: at once, reminders hourly, resolutions within a minute.
             {"matchers": ['severity="critical"'], "receiver": target,
