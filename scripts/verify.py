@@ -36,7 +36,7 @@ def make_context(stack: str, identity: str | None, outputs_file: str | None) -> 
     cfg = stack_config(stack)
     outputs: dict[str, Any] = {}
     if stack == "lab":
-        from scripts.lablib.apply import apply_overlay, saved_outputs, saved_overlay
+        from scripts.lablib.labconfig import apply_overlay, saved_outputs, saved_overlay
         from scripts.lablib.s3 import ca_cert_path
 
         # What the last `scripts/lab up` applied: Pulumi.lab.yaml plus that run's `--set` keys.

@@ -21,7 +21,6 @@ depends on have returned), as under `pulumi up`.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -31,7 +30,6 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +38,10 @@ from pulumi.runtime import rpc
 
 from scripts.lablib import plan as lplan
 from scripts.lablib.generate import random_password, tls_outputs
+from scripts.lablib.labconfig import Target, lab_config, lab_target, state_path
+from scripts.lablib.report import ApplyReport, PlanEntry, StepFailed, StepResult
 from scripts.lablib.state import LabState
-from scripts.program import current_registration, is_secret, run_program, stack_config, unwrap
+from scripts.program import current_registration, is_secret, run_program, unwrap
 
 STATUS_PREFIX = "platform-step:"
 STEP_TIMEOUT = 900  # seconds; the slowest step (package installs) takes well under this
@@ -58,101 +58,6 @@ COMPUTED = {
     "tls:index/locallySignedCert:LocallySignedCert": ("certPem",),
     "tls:index/certRequest:CertRequest": ("certRequestPem",),
 }
-# `--set` may not touch these: the lab supplies them (secrets, its CA) or is built from them (hosts).
-LAB_OWNED = ("hosts", "sshPrivateKey", "s3AccessKey", "s3SecretKey", "s3.caCertificate", "deadMansSwitchUrl")
-
-
-class StepFailed(RuntimeError):
-    pass
-
-
-@dataclass
-class StepResult:
-    name: str
-    host: str
-    status: str  # "changed" | "unchanged" | "failed"
-    detail: str
-    seconds: float
-    op: str = ""  # the operation it ran for: create | update | replace | delete | same (--rerun-all)
-
-
-@dataclass
-class PlanEntry:
-    urn: str
-    type: str
-    name: str
-    host: str
-    op: str
-    paths: list[str] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    reason: str = ""
-
-    def line(self) -> str:
-        kind = "step" if self.type == COMMAND else self.type.split(":")[0] if ":" in self.type else self.type
-        if self.type.startswith("platform:"):
-            kind = "component"
-        elif self.type.startswith("pulumi:providers:"):
-            kind = "provider"
-        what = ", ".join(self.files) if self.files else ", ".join(self.paths)
-        extra = "; ".join(x for x in (what, self.reason) if x)
-        where = f" ({self.host})" if self.host else ""
-        return f"  {lplan.SYMBOL[self.op]:<2} {self.op:<8} {kind:<9} {self.name}{where}{'  ' + extra if extra else ''}"
-
-
-@dataclass
-class Plan:
-    entries: list[PlanEntry] = field(default_factory=list)  # registered resources, in registration order
-
-    def counts(self) -> dict[str, int]:
-        return {op: sum(1 for e in self.entries if e.op == op) for op in lplan.OPS}
-
-    def changes(self) -> dict[str, str]:
-        return {e.name: e.op for e in self.entries if e.op != "same"}
-
-    def files(self) -> dict[str, list[str]]:
-        return {e.name: e.files for e in self.entries if e.op != "same" and e.type == COMMAND and e.files}
-
-    def lines(self) -> list[str]:
-        order = {op: i for i, op in enumerate(("delete", "replace", "update", "create"))}
-        shown = sorted((e for e in self.entries if e.op != "same"), key=lambda e: (order[e.op], e.name))
-        return [e.line() for e in shown]
-
-    def summary(self) -> dict[str, Any]:
-        return {**self.counts(), "plan": self.changes(), "files": self.files()}
-
-
-@dataclass
-class ApplyReport:
-    plan: Plan = field(default_factory=Plan)
-    steps: list[StepResult] = field(default_factory=list)  # commands performed
-    done: dict[str, str] = field(default_factory=dict)  # urn -> what apply did (an op)
-    seconds: float = 0.0
-    error: str | None = None
-    rerun_all: bool = False
-    state_file: str = ""
-
-    @property
-    def changed(self) -> int:
-        return sum(1 for s in self.steps if s.status == "changed")
-
-    @property
-    def failed(self) -> int:
-        return sum(1 for s in self.steps if s.status == "failed") + (
-            1 if self.error and not any(s.status == "failed" for s in self.steps) else 0
-        )
-
-    def counts(self) -> dict[str, int]:
-        ops = list(self.done.values())
-        return {
-            "same": ops.count("same"),
-            "created": ops.count("create"),
-            "updated": ops.count("update"),
-            "replaced": ops.count("replace"),
-            "deleted": ops.count("delete"),
-        }
-
-    def ran(self) -> list[str]:
-        return sorted(s.name for s in self.steps if s.status != "failed")
 
 
 def _fingerprint(inputs: dict[str, Any]) -> str:
@@ -165,18 +70,6 @@ def _mask(text: str, secret_values: Iterable[str]) -> str:
         if len(s) >= 4:
             text = text.replace(s, "***")
     return text
-
-
-@dataclass
-class Target:
-    """What the resources live on: lab hosts (by address) with their incarnation, and the S3 server."""
-
-    ip_to_name: dict[str, str]
-    host_ids: dict[str, str | None]  # host name -> /etc/machine-id of its current disk (None: no host)
-    s3_id: str | None
-    s3: dict[str, str] = field(default_factory=dict)
-    ca_file: str | None = None
-    ssh_key: str = ""  # the lab's deploy key: for deletes (the state keeps only a hash of connections)
 
 
 class LabMocks(pmocks.Mocks):
@@ -313,7 +206,7 @@ class LabMocks(pmocks.Mocks):
         """After a successful program run: delete what is recorded but no longer registered (the
         dependents before what they depend on), then the originals of replaced resources."""
         gone = {urn: rec for urn, rec in self.state.resources.items() if urn not in self.seen}
-        for urn in _delete_order(gone):
+        for urn in lplan.delete_order(gone):
             rec = gone[urn]
             self._delete(urn, rec)
             with self._lock:
@@ -324,7 +217,7 @@ class LabMocks(pmocks.Mocks):
     def planned_deletes(self) -> list[PlanEntry]:
         gone = {urn: rec for urn, rec in self.state.resources.items() if urn not in self.seen}
         return [PlanEntry(urn, gone[urn].get("type", "?"), gone[urn].get("name", urn), gone[urn].get("host", ""),
-                          "delete") for urn in _delete_order(gone)]
+                          "delete") for urn in lplan.delete_order(gone)]
 
     def _delete(self, urn: str, rec: dict[str, Any]) -> None:
         typ = rec.get("type", "")
@@ -455,116 +348,6 @@ class LabMocks(pmocks.Mocks):
         raise StepFailed(msg)
 
 
-def _delete_order(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
-    """Dependents (and children) before what they depend on, among the records given."""
-    after: dict[str, set[str]] = {u: set() for u in records}  # urn -> those to delete before it
-    for urn, rec in records.items():
-        for dep in [*(rec.get("dependencies") or []), rec.get("parent") or ""]:
-            if dep in after:
-                after[dep].add(urn)
-    order: list[str] = []
-    done: set[str] = set()
-
-    def visit(u: str, path: frozenset[str]) -> None:
-        if u in done or u in path:
-            return
-        for v in sorted(after[u]):
-            visit(v, path | {u})
-        done.add(u)
-        order.append(u)
-
-    for u in sorted(records):
-        visit(u, frozenset())
-    return order
-
-
-# --- config --------------------------------------------------------------------------------------
-
-
-def parse_sets(items: Iterable[str]) -> dict[str, Any]:
-    """`--set KEY=VALUE` (repeatable) -> {dotted key: value}. VALUE is JSON; a bare word that is not
-    JSON is taken as a string (`--set postgres.poolMode=transaction`)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        key = key.strip()
-        if not sep or not key or any(not part for part in key.split(".")):
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE, KEY a dotted path such as postgres.maxConnections")
-        if key in LAB_OWNED or key.split(".")[0] in LAB_OWNED:
-            raise ValueError(f"--set {key}: the lab supplies this key itself")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
-            if not raw or any(c in raw for c in "[]{}\"',") or raw.strip() != raw:
-                raise ValueError(f"--set {item!r}: the value is not JSON (quote strings: KEY='\"text\"')") from None
-            value = raw
-        out[key] = value
-    return out
-
-
-def apply_overlay(cfg: Mapping[str, Any], overlay: Mapping[str, Any]) -> dict[str, Any]:
-    """The stack config with each dotted key of the overlay set (as `pulumi config set --path`)."""
-    out = copy.deepcopy(dict(cfg))
-    for key, value in overlay.items():
-        parts = key.split(".")
-        node = out
-        for i, part in enumerate(parts[:-1]):
-            child = node.get(part)
-            if child is None:
-                child = node[part] = {}
-            if not isinstance(child, dict):
-                raise ValueError(f"--set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
-            node = child
-        node[parts[-1]] = copy.deepcopy(value)
-    return out
-
-
-def lab_config(
-    stack: str = "lab", overlay: Mapping[str, Any] | None = None
-) -> tuple[dict[str, Any], dict[str, str], dict[str, str], str | None]:
-    """The lab stack's config (+ overlay) with the lab's CA merged in, its secrets, and S3 access."""
-    from scripts.lablib import receiver
-    from scripts.lablib import s3 as lab_s3
-    from scripts.lablib.image import key_path
-
-    cfg = apply_overlay(stack_config(stack), overlay or {})
-    ca_file = str(lab_s3.ca_cert_path())
-    for path in (Path(ca_file), key_path()):
-        if not path.exists():
-            raise StepFailed(f"{path} is missing: run `scripts/lab prepare` first")
-    cfg["s3"] = dict(cfg.get("s3") or {}, caCertificate=Path(ca_file).read_text())
-    access, secret = lab_s3.s3_credentials()
-    secret_cfg = {
-        "sshPrivateKey": key_path().read_text(),
-        "s3AccessKey": access,
-        "s3SecretKey": secret,
-        # A secret in real stacks (the URL is the credential); in the lab the receiver's own path.
-        "deadMansSwitchUrl": receiver.url(receiver.DEADMAN_PATH),
-    }
-    s3 = {"endpoint": lab_s3.s3_endpoint(), "access_key": access, "secret_key": secret}
-    return cfg, secret_cfg, s3, ca_file
-
-
-def _target(cfg: Mapping[str, Any], s3: dict[str, str], ca_file: str | None, ssh_key: str) -> Target:
-    from scripts.lablib import hosts as lab_hosts
-    from scripts.lablib import s3 as lab_s3
-
-    hosts = cfg.get("hosts") or {}
-    ip_to_name = {h.get("publicIp", h["privateIp"]): h["name"] for role in hosts.values() for h in role}
-    host_ids: dict[str, str | None] = {}
-    for name in ip_to_name.values():
-        mid = lab_hosts.root_dir(name) / "etc" / "machine-id"
-        running = lab_hosts.wrapper_pid(name) is not None
-        host_ids[name] = mid.read_text().strip() if running and mid.exists() else None
-    return Target(ip_to_name, host_ids, lab_s3.instance_id(), s3, ca_file, ssh_key)
-
-
-def state_path() -> Path:
-    from scripts.lablib.util import lab_dir
-
-    return lab_dir() / "state.json"
-
-
 def _print_plan(stack: str, report: ApplyReport) -> None:
     counts = report.plan.counts()
     print(f"plan: stack {stack}, {sum(counts.values())} resources (state {report.state_file})", flush=True)
@@ -616,7 +399,7 @@ def preview_stack(stack: str = "lab", overlay: Mapping[str, Any] | None = None, 
     """`pulumi preview` for the lab: print the plan; return the JSON summary (printed last by the CLI)."""
     started = time.monotonic()
     cfg, secret_cfg, s3, ca_file = lab_config(stack, overlay)
-    target = _target(cfg, s3, ca_file, secret_cfg["sshPrivateKey"])
+    target = lab_target(cfg, s3, ca_file, secret_cfg["sshPrivateKey"])
     report = run_plan(stack, cfg, secret_cfg, LabState(state_path()), target, replace)
     return {"preview": stack, **report.plan.summary(), "config": dict(overlay or {}),
             "seconds": round(time.monotonic() - started, 1)}
@@ -632,26 +415,11 @@ def apply_stack(
     when its inputs are unchanged (the idempotency check: each must then say unchanged)."""
     try:
         cfg, secret_cfg, s3, ca_file = lab_config(stack, overlay)
-        target = _target(cfg, s3, ca_file, secret_cfg["sshPrivateKey"])
+        target = lab_target(cfg, s3, ca_file, secret_cfg["sshPrivateKey"])
     except Exception as e:  # noqa: BLE001
         print(f"apply: {e}", file=sys.stderr, flush=True)
         return ApplyReport(error=str(e), rerun_all=rerun_all)
     return run_apply(stack, cfg, secret_cfg, LabState(state_path()), target, overlay, rerun_all, replace)
 
 
-def saved_outputs() -> dict[str, Any]:
-    """The stack outputs of the last successful lab apply (wire form: secrets wrapped)."""
-    from scripts.lablib.state import read
-
-    return read(state_path()).get("outputs", {}).get("value", {})  # type: ignore[no-any-return]
-
-
-def saved_overlay() -> dict[str, Any]:
-    """The `--set` overlay of the last successful lab apply ({} = Pulumi.lab.yaml as it is)."""
-    from scripts.lablib.state import read
-
-    return read(state_path()).get("config", {})  # type: ignore[no-any-return]
-
-
-__all__ = ["LabMocks", "LabState", "apply_overlay", "apply_stack", "is_secret", "lab_config", "parse_sets",
-           "preview_stack", "saved_outputs", "saved_overlay"]
+__all__ = ["LabMocks", "LabState", "apply_stack", "is_secret", "preview_stack"]

@@ -167,7 +167,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _overlay(args: argparse.Namespace) -> dict[str, Any]:
-    from scripts.lablib.apply import parse_sets
+    from scripts.lablib.labconfig import parse_sets
 
     try:
         return parse_sets(args.set)

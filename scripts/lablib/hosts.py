@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from . import children
 from . import sysstate as ss
 from .aptrepo import repo_dir
 from .image import REPO_MOUNT, base_dir
@@ -59,7 +60,6 @@ done
 exit 133
 """.replace("MAX_REBOOTS", str(MAX_REBOOTS))
 
-_children: dict[str, subprocess.Popen[bytes]] = {}  # wrappers started by this process, reaped on stop
 
 
 # ---------------------------------------------------------------- host state
@@ -217,7 +217,7 @@ def boot(h: LabHost) -> int:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True
         )
-    _children[h.name] = proc
+    children.register(h.name, proc)
     write_file(pid_file(h.name), f"{proc.pid}\n")
     return proc.pid
 
@@ -244,12 +244,7 @@ def stop(name: str, graceful: bool = False, timeout: float = 60) -> None:
             break
         ss.signal_pids(left)
         ss.wait_dead(left, 5)
-    proc = _children.pop(name, None)
-    if proc is not None:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+    children.reap(name)
     pid_file(name).unlink(missing_ok=True)
     if any(ss.alive(p) for p in ss.cgroup_procs(cgroup_rel(name))):
         raise LabError(f"{name}: processes survive in cgroup {cgroup_rel(name)}")

@@ -223,3 +223,26 @@ def step_files(old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any]) -> 
 def summary_line(counts: Mapping[str, int]) -> str:
     parts = [f"{counts[op]} to {op}" for op in ("create", "update", "replace", "delete") if counts.get(op)]
     return ", ".join(parts + [f"{counts.get('same', 0)} unchanged"])
+
+
+def delete_order(records: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """Dependents (and children) before what they depend on, among the records given."""
+    after: dict[str, set[str]] = {u: set() for u in records}  # urn -> those to delete before it
+    for urn, rec in records.items():
+        for dep in [*(rec.get("dependencies") or []), rec.get("parent") or ""]:
+            if dep in after:
+                after[dep].add(urn)
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(u: str, path: frozenset[str]) -> None:
+        if u in done or u in path:
+            return
+        for v in sorted(after[u]):
+            visit(v, path | {u})
+        done.add(u)
+        order.append(u)
+
+    for u in sorted(records):
+        visit(u, frozenset())
+    return order

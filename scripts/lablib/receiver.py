@@ -20,6 +20,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from . import children
 from . import sysstate as ss
 from .inventory import GATEWAY
 from .util import LabError, lab_dir, log, repo_root, wait_until, write_file
@@ -29,7 +30,6 @@ NOTIFY_PATH = "/alerts"
 DEADMAN_PATH = "/deadman"
 MARKER = "scripts.lablib.receiver"
 
-_children: dict[str, subprocess.Popen[bytes]] = {}
 
 
 def receiver_dir() -> Path:
@@ -121,7 +121,7 @@ def receiver_up() -> bool:
         proc = subprocess.Popen(argv, cwd=receiver_dir(), stdin=subprocess.DEVNULL, stdout=logf,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "PYTHONPATH": str(repo_root())})
-    _children["receiver"] = proc
+    children.register("receiver", proc)
     write_file(_pid_path(), f"{proc.pid}\n")
     if not wait_until(healthy, 15, 0.2):
         raise LabError(f"the alert receiver does not answer at {url('/')}; see {receiver_dir() / 'receiver.log'}")
@@ -133,18 +133,9 @@ def receiver_down(all_checkouts: bool = False) -> list[str]:
     targets = [p for p in (service_pid(),) if p is not None]
     if all_checkouts:
         targets += [p for p in ss.pids() if p not in targets and _is_receiver(p)]
-    if targets:
-        ss.signal_pids(targets)
-        left = ss.wait_dead(targets, 10)
-        if left:
-            raise LabError(f"receiver processes survive SIGKILL: {left}")
+    children.kill(targets, "receiver")
     _pid_path().unlink(missing_ok=True)
-    proc = _children.pop("receiver", None)
-    if proc is not None:
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            pass
+    children.reap("receiver")
     return [f"process {p}" for p in targets]
 
 

@@ -16,6 +16,7 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+from . import children
 from . import sysstate as ss
 from .inventory import GATEWAY
 from .util import LabError, lab_dir, log, repo_root, run, wait_until, write_file
@@ -28,7 +29,6 @@ _ACCESS_KEY = "PLABLABACCESSKEY0001"
 _SECRET_KEY = "plab-lab-only-secret-not-used-anywhere-0"
 SERVICES = ("moto", "haproxy")
 
-_children: dict[str, subprocess.Popen[bytes]] = {}
 
 
 def s3_dir() -> Path:
@@ -213,7 +213,7 @@ def _spawn(svc: str, argv: list[str], env: dict[str, str] | None = None) -> int:
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
-    _children[svc] = proc
+    children.register(svc, proc)
     write_file(_pid_path(svc), f"{proc.pid}\n")
     return proc.pid
 
@@ -265,17 +265,8 @@ def s3_down(all_checkouts: bool = False) -> list[str]:
         for pid in ss.pids():
             if pid not in targets and any(_is_s3_proc(pid, s) for s in SERVICES):
                 targets.append(pid)
-    if targets:
-        ss.signal_pids(targets)
-        left = ss.wait_dead(targets, 10)
-        if left:
-            raise LabError(f"S3 processes survive SIGKILL: {left}")
+    children.kill(targets, "S3")
     for svc in SERVICES:
         _pid_path(svc).unlink(missing_ok=True)
-        proc = _children.pop(svc, None)
-        if proc is not None:
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        children.reap(svc)
     return [f"process {p}" for p in targets]

@@ -34,7 +34,7 @@ def sets(overlay: Mapping[str, Any]) -> list[str]:
 
 def step_status(step: str) -> str:
     """The full status line of a step's last run (`up` shortens it), from the lab state."""
-    from scripts.lablib.apply import state_path
+    from scripts.lablib.labconfig import state_path
     from scripts.lablib.state import read
 
     rec = next(r for r in read(state_path())["resources"].values() if r["name"] == step)

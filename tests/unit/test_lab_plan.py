@@ -15,7 +15,9 @@ import pytest
 from pulumi.output import Unknown
 
 from scripts.lablib import apply as A
+from scripts.lablib import labconfig as C
 from scripts.lablib import plan as P
+from scripts.lablib import report as R
 from scripts.lablib.state import LabState
 from scripts.program import PLACEHOLDER_SECRETS, SECRET_SIG, SECRET_VALUE, run_program, stack_config
 from tests.unit.helpers import config
@@ -54,21 +56,21 @@ class FakeSSH(A.LabMocks):
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     hosts = {h["privateIp"]: h["name"] for role in CFG["hosts"].values() for h in role}
-    target = A.Target(hosts, {n: f"machine-{n}" for n in hosts.values()}, "s3-1", ssh_key="lab-key")
+    target = C.Target(hosts, {n: f"machine-{n}" for n in hosts.values()}, "s3-1", ssh_key="lab-key")
     FakeSSH.calls.clear()
     FakeSSH.fail.clear()
     yield {"state": tmp_path / "state.json", "target": target}
 
 
-def up(lab: dict[str, Any], overlay: Mapping[str, Any] | None = None, **kw: Any) -> A.ApplyReport:
+def up(lab: dict[str, Any], overlay: Mapping[str, Any] | None = None, **kw: Any) -> R.ApplyReport:
     FakeSSH.calls.clear()
-    cfg = A.apply_overlay(CFG, overlay or {})
+    cfg = C.apply_overlay(CFG, overlay or {})
     return A.run_apply("lab", cfg, dict(PLACEHOLDER_SECRETS), LabState(lab["state"]), lab["target"],
                        overlay=overlay, mocks_cls=FakeSSH, **kw)
 
 
-def preview(lab: dict[str, Any], overlay: Mapping[str, Any] | None = None) -> A.Plan:
-    cfg = A.apply_overlay(CFG, overlay or {})
+def preview(lab: dict[str, Any], overlay: Mapping[str, Any] | None = None) -> R.Plan:
+    cfg = C.apply_overlay(CFG, overlay or {})
     return A.run_plan("lab", cfg, dict(PLACEHOLDER_SECRETS), LabState(lab["state"]), lab["target"],
                       mocks_cls=FakeSSH).plan
 
@@ -232,13 +234,13 @@ def test_legacy_state_values_are_adopted(lab: dict[str, Any]) -> None:
 
 
 def test_set_parses_like_config_set_path() -> None:
-    ov = A.parse_sets(["postgres.maxConnections=120", "postgres.poolModeOverrides.odoo=transaction",
+    ov = C.parse_sets(["postgres.maxConnections=120", "postgres.poolModeOverrides.odoo=transaction",
                        'ssh.adminSources=["198.18.0.1/32"]'])
     assert ov == {"postgres.maxConnections": 120, "postgres.poolModeOverrides.odoo": "transaction",
                   "ssh.adminSources": ["198.18.0.1/32"]}
-    cfg = A.apply_overlay(CFG, ov)
+    cfg = C.apply_overlay(CFG, ov)
     assert cfg["postgres"]["poolModeOverrides"] == {"odoo": "transaction"}
     assert cfg["postgres"]["etcdWitness"] == "mon-1" and "poolModeOverrides" not in CFG["postgres"]
     for bad in ("hosts.postgres=[]", "sshPrivateKey=x", "s3.caCertificate=x", "novalue", "a..b=1", "x=[1,"):
         with pytest.raises(ValueError):
-            A.parse_sets([bad])
+            C.parse_sets([bad])
