@@ -1,13 +1,16 @@
 """The metric contract on the lab: every metric name an alert or recording rule reads exists in the
 lab's real Prometheus (`/api/v1/label/__name__/values`), scraped from the real exporters, and every
 Grafana dashboard query returns at least one series there. An exporter upgrade that renames a
-metric fails here instead of silencing an alert or blanking a panel."""
+metric fails here instead of silencing an alert or blanking a panel. Then `monitoring-quiet`: the
+converged lab pages nobody (2 minutes here to keep CI short; the README's figure is 10)."""
 
 from __future__ import annotations
 
 import json
 import shlex
+import subprocess
 import urllib.parse
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +26,8 @@ from scripts.program import PLACEHOLDER_SECRETS, stack_config
 pytestmark = pytest.mark.integration
 
 
+ROOT = Path(__file__).resolve().parents[2]
+QUIET_MINUTES = 2
 SETTINGS = parse_settings({**stack_config("lab"), **PLACEHOLDER_SECRETS}, "lab")
 # Dashboard queries that may legitimately return nothing on the lab, with the reason. (None today.)
 EMPTY_ON_THE_LAB: dict[str, str] = {}
@@ -54,3 +59,19 @@ def test_every_dashboard_query_returns_a_series_on_the_lab(lab_up: dict[str, Any
         if not result:
             empty.append(f"{uid}/{title}: {query}")
     assert empty == [], "dashboard panels with no data on the lab:\n" + "\n".join(empty)
+
+
+def test_a_converged_lab_pages_nobody(lab_up: dict[str, Any]) -> None:
+    argv = [str(ROOT / "scripts/drill"), "monitoring-quiet", "--stack", "lab", "--runs", "1",
+            "--minutes", str(QUIET_MINUTES)]
+    cp = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=900, check=False)
+    lines = [json.loads(ln) for ln in cp.stdout.splitlines() if ln.startswith("{")]
+    out = cp.stdout[-3000:] + cp.stderr[-3000:]
+    assert len(lines) == 2, out
+    run, summary = lines
+    print(json.dumps(run))
+    assert "error" not in run, out
+    assert run["alerts_seen"] == [] and run["pages"] == [], f"a converged lab raised alerts: {run}"
+    # The Watchdog fires throughout and reaches the dead man's switch (every minute).
+    assert run["watchdog_active"] and run["deadmans_switch_notifications"] >= 1, run
+    assert summary["passed"] and cp.returncode == 0, out
