@@ -41,6 +41,7 @@ from scripts.drills.pg_cluster import (
 )
 
 STREAK = 20  # consecutive successful writes (2 s at 100 ms) = recovered
+STALL_REJOIN_TARGET = 15.0  # pg-leader-stall: seconds from the resume to a streaming replica
 
 RESTORE_DIR = "/var/tmp/platform-restore-drill"
 
@@ -156,6 +157,39 @@ def node_death(lab: Lab) -> dict[str, Any]:
     res = _with_writes(lab, "node-death", inject, ttl + 3, rejoin_timeout=240)
     res["failed_over"] = res.get("new_leader") not in (None, res["old_leader"])
     res["passed"] = res["passed"] and res["failed_over"]
+    return res
+
+
+@drill("pg-leader-stall", Expect("PostgresFailover", per="host"))
+def leader_stall(lab: Lab) -> dict[str, Any]:
+    """The leader's VM stalls instead of dying (SIGSTOP of every process of the host, as a paused
+    VM or a long I/O stall looks to its peers) until writes through the router are back, then it
+    resumes (SIGCONT). Measured too: seconds from the resume until the old leader is a streaming
+    replica again (`rejoin_seconds`, target 15)."""
+    from scripts.lablib.api import pause, resume
+
+    def inject(old: str, res: dict[str, Any]) -> Any:
+        paused_at = time.monotonic()  # the fault mark (a few ms earlier): the timeline's zero
+        res["paused_pids"] = len(pause(old))
+
+        def restore() -> None:
+            res["stalled_seconds"] = round(time.monotonic() - paused_at, 1)
+            log(f"pg-leader-stall: resuming {old}")
+            resume(old)
+
+        return restore
+
+    ttl = lab.settings.postgres.ttl
+    res = _with_writes(lab, "leader-stall", inject, 20.0, rejoin_timeout=180)
+    rejoined = res["timeline"].get("rejoined")
+    stalled = res.get("stalled_seconds")
+    res["rejoin_seconds"] = (round(rejoined - stalled, 1) if res["old_leader_rejoined"] and rejoined is not None
+                             and stalled is not None else None)
+    res["target_rejoin_seconds"] = STALL_REJOIN_TARGET
+    res["failed_over"] = res.get("new_leader") not in (None, res["old_leader"])
+    res["passed"] = bool(res["passed"] and res["failed_over"] and res["rejoin_seconds"] is not None
+                         and res["rejoin_seconds"] <= STALL_REJOIN_TARGET)
+    res["ttl"] = ttl
     return res
 
 

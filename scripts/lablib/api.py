@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .hosts import BRIDGE, host_pid, memory_mib, netns, start, stop, veth
+from .hosts import BRIDGE, host_pid, memory_mib, netns, pause, resume, start, stop, veth
 from .image import key_path
 from .inventory import LabHost, hosts
 from .s3 import ca_cert_path, s3_credentials, s3_endpoint, s3_local_endpoint
@@ -19,6 +19,8 @@ __all__ = [
     "lab_dir",
     "memory_mib",
     "netns",
+    "pause",
+    "resume",
     "s3_credentials",
     "s3_endpoint",
     "s3_local_endpoint",

@@ -250,6 +250,21 @@ def stop(name: str, graceful: bool = False, timeout: float = 60) -> None:
         raise LabError(f"{name}: processes survive in cgroup {cgroup_rel(name)}")
 
 
+def pause(name: str, sig: int = signal.SIGSTOP) -> list[int]:
+    """SIGSTOP every process of a running host (its init and all below it: a VM its hypervisor
+    paused, as its peers see it); `resume` sends SIGCONT. Returns the PIDs signalled."""
+    outside = {p for p in (wrapper_pid(name), nspawn_pid(name)) if p is not None}
+    pids = sorted(p for p in ss.cgroup_procs(cgroup_rel(name)) if p not in outside and ss.alive(p))
+    if not pids:
+        raise LabError(f"{name}: no running processes to signal")
+    ss.signal_pids(pids, sig)
+    return pids
+
+
+def resume(name: str) -> list[int]:
+    return pause(name, signal.SIGCONT)
+
+
 def start(h: LabHost) -> int:
     """Boot a stopped host again on its existing disk (after `stop`)."""
     if not ss.is_mountpoint(root_dir(h.name)):
