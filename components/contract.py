@@ -73,6 +73,10 @@ class Alert:
     severity: str  # SEVERITIES
     summary: str
     description: str
+    # The label that tells the alert's instances apart when each event raises a new one (the new
+    # primary of a failover): Alertmanager groups each instance on its own, so a new one is sent
+    # after group_wait instead of at the next flush of a group that still holds an earlier one.
+    per: str | None = None
 
     def runbook_anchor(self) -> str:
         return f"alert-{self.name.lower()}"

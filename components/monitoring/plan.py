@@ -77,7 +77,7 @@ def plan(settings: Settings, contracts: Sequence[Contract]) -> Plan:
         name: ConfigSecret(RECEIVER_SECRETS[name]) for name in alertmanager.secret_names(settings)}
     steps.append(Step(
         name=f"{mon.name}-alertmanager", host=mon, script=HOST_DIR / "alertmanager.sh",
-        files={"alertmanager.yml": alertmanager.render_alertmanager(settings),
+        files={"alertmanager.yml": alertmanager.render_alertmanager(settings, [a for c in contracts for a in c.alerts]),
                "alertmanager.default": alertmanager.render_defaults(mon.private_ip)},
         secrets=am_secrets,
         params={"MON_IP": mon.private_ip, "ALERTMANAGER_PORT": str(n.ALERTMANAGER_PORT)},

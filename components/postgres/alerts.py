@@ -55,7 +55,7 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
               f"PostgreSQL cluster {c} failed over to {{{{ $labels.host }}}}",
               f"The primary of {c} is now {{{{ $labels.host }}}} on a new timeline ({{{{ $value }}}} timeline "
               "change(s) in the last 5 minutes): a failover or an unplanned promotion. Check why (the other "
-              "alerts, `patronictl history`) and that the old primary rejoined as a replica."),
+              "alerts, `patronictl history`) and that the old primary rejoined as a replica.", per="host"),
         Alert("PostgresPendingRestart", f"patroni_pending_restart{{{PATRONI}}} == 1", "30m", "info",
               "PostgreSQL on {{ $labels.host }} waits for a restart",
               "A changed parameter takes effect only after a restart of PostgreSQL on {{ $labels.host }}."),

@@ -40,7 +40,7 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
               f"Redis {name} failed over to {{{{ $labels.master_address }}}}",
               f"The Sentinels of {name} named {{{{ $value }}}} masters in the last 5 minutes and name "
               "{{ $labels.master_address }} now: a failover happened. Check why and that the former master "
-              "came back as a replica."),
+              "came back as a replica.", per="master_address"),
         Alert("SentinelQuorumLost", 'redis_sentinel_master_ckquorum_status{job="sentinel"} == 0', "1m", "critical",
               "Sentinel on {{ $labels.host }} cannot reach a quorum",
               "`SENTINEL CKQUORUM` fails on {{ $labels.host }}: {{ $labels.message }}. A failover cannot be "

@@ -117,7 +117,8 @@ def am_settings(kind: str) -> Any:
 
 def substituted(kind: str) -> str:
     """alertmanager.yml as the host gets it: placeholders replaced by the secret values."""
-    text = alertmanager.render_alertmanager(am_settings(kind))
+    s = am_settings(kind)
+    text = alertmanager.render_alertmanager(s, [a for c in catalog.contracts(s) for a in c.alerts])
     cfg = RECEIVERS[kind]
     values = {n.SECRET_SMTP_PASSWORD: cfg.get("smtpPassword"), n.SECRET_SLACK_URL: cfg.get("slackWebhookUrl"),
               n.SECRET_DEADMANS_URL: cfg.get("deadMansSwitchUrl")}
@@ -144,6 +145,21 @@ def test_secrets_stay_placeholders_in_the_rendered_file() -> None:
     assert "{{secret:slack_webhook_url}}" in text and "{{secret:deadmans_switch_url}}" in text
     assert alertmanager.secret_names(am_settings("all")) == [n.SECRET_SLACK_URL, n.SECRET_DEADMANS_URL]
     assert alertmanager.secret_names(am_settings("email")) == [n.SECRET_SMTP_PASSWORD]
+
+
+def test_each_failover_is_a_group_of_its_own() -> None:
+    # The failover alerts (contract Alert.per) are grouped per new primary/master: a second failover
+    # while the first one's alert still fires is sent after group_wait, not at the group's next flush.
+    s = am_settings("webhook")
+    alerts = [a for c in catalog.contracts(s) for a in c.alerts]
+    per = {a.name: a.per for a in alerts if a.per}
+    assert per == {"PostgresFailover": "host", "RedisMasterChanged": "master_address"}
+    routes = yaml.safe_load(alertmanager.render_alertmanager(s, alerts))["route"]["routes"]
+    matchers = [r["matchers"][0] for r in routes]
+    for name, label in (("PostgresFailover", "host"), ("RedisMasterChanged", "master_address")):
+        r = routes[matchers.index(f'alertname="{name}"')]
+        assert r["group_by"] == ["stack", "component", "alertname", label] and r["group_wait"] == "30s"
+        assert matchers.index(f'alertname="{name}"') < matchers.index('severity="warning"')
 
 
 def test_routing_grouping_inhibition() -> None:

@@ -4,8 +4,11 @@ Slack and dead man's switch URLs) are `{{secret:NAME}}` placeholders, substitute
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import yaml
 
+from components.contract import Alert
 from components.monitoring import names as n
 from components.plan import placeholder
 from components.settings import Settings
@@ -16,6 +19,10 @@ DEADMAN = "deadmans-switch"
 NULL = "null"
 # Alerts of a host's services are silenced while the host is down (HostDown names the host).
 HOST_SCOPED = "HostDown"
+GROUP_BY = ["stack", "component", "alertname"]
+# Per severity: critical at once, reminders hourly, resolutions within a minute; warnings batched.
+TIMING = {"critical": {"group_wait": "5s", "group_interval": "1m", "repeat_interval": "1h"},
+          "warning": {"group_wait": "30s", "group_interval": "2m", "repeat_interval": "4h"}}
 
 
 def secret_names(settings: Settings) -> list[str]:
@@ -50,7 +57,8 @@ def _notify_receiver(settings: Settings) -> dict[str, object]:
     return r
 
 
-def render_alertmanager(settings: Settings) -> str:
+def render_alertmanager(settings: Settings, alerts: Sequence[Alert] = ()) -> str:
+    """`alerts`: every component's (contract.Alert); those with `per` get a route of their own."""
     m = settings.monitoring
     cfg: dict[str, object] = {"global": {"resolve_timeout": "5m"}}
     if m.smtp is not None:
@@ -73,7 +81,7 @@ def render_alertmanager(settings: Settings) -> str:
     cfg["route"] = {
         "receiver": target,
         # One notification per component and alert name (e.g. all exporters of a dead VM: one page).
-        "group_by": ["stack", "component", "alertname"],
+        "group_by": GROUP_BY,
         "group_wait": "30s",
         "group_interval": "5m",
         "repeat_interval": "4h",
@@ -86,11 +94,11 @@ def render_alertmanager(settings: Settings) -> str:
             # (still active for resolve_timeout) it would wait for that group's next flush.
             {"matchers": ['alertname="PlatformVerifyTest"'], "receiver": target, "group_by": ["..."],
              "group_wait": "0s", "group_interval": "1m", "repeat_interval": "24h"},
-            # Critical: at once, reminders hourly, resolutions within a minute.
-            {"matchers": ['severity="critical"'], "receiver": target,
-             "group_wait": "5s", "group_interval": "1m", "repeat_interval": "1h"},
-            {"matchers": ['severity="warning"'], "receiver": target,
-             "group_wait": "30s", "group_interval": "2m", "repeat_interval": "4h"},
+            # One group per instance (Alert.per: each failover's new primary), its severity's timing.
+            *({"matchers": [f'alertname="{a.name}"'], "receiver": target, "group_by": [*GROUP_BY, a.per],
+               **TIMING[a.severity]} for a in alerts if a.per and a.severity in TIMING),
+            {"matchers": ['severity="critical"'], "receiver": target, **TIMING["critical"]},
+            {"matchers": ['severity="warning"'], "receiver": target, **TIMING["warning"]},
             # Info: on the board (Alertmanager, Grafana), not sent.
             {"matchers": ['severity="info"'], "receiver": NULL},
         ],
