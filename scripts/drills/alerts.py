@@ -30,6 +30,8 @@ RESOLVE_TARGET_S = 120.0
 RESOLVE_WAIT_S = 180.0
 PAGE_WAIT_S = 2 * NOTIFY_TARGET_S  # how long to wait for a page at all (a late one is measured too)
 QUIET_WAIT_S = 540.0  # an earlier fault's alert resolving: a 5 min look-back, evaluation, a group_interval
+# Alertmanager deletes a group whose alerts all resolved at its next maintenance (every 30 s).
+GROUP_GC_S = 35.0
 CLOCK_SLACK_S = 1.0  # startsAt (Prometheus on the monitoring VM) against this machine's clock: one kernel
 
 
@@ -58,7 +60,7 @@ def mark_recovered() -> None:
 def hold_until_paged(timeout: float | None = None) -> None:
     """Keep the fault until the expected alert reached the receiver (bounded), then return."""
     e, fault = CURRENT.expect, CURRENT.fault_at
-    if e is None or e.alert is None or fault is None:
+    if e is None or e.alert is None or fault is None or not e.required:
         return
     timeout = PAGE_WAIT_S if timeout is None else timeout
     log(f"alerts: holding the fault until {e.alert} is paged (at most {timeout:.0f} s)")
@@ -148,27 +150,30 @@ def pages_since(since: float) -> list[str]:
     return sorted({e.name for e in _events(since) if e.status == "firing"})
 
 
-def _last_status(alert: str, per: str | None = None) -> dict[str, str | None]:
-    """Instance (the `per` label's value, "" without one) -> the status of the last notification
-    the receiver got that names it."""
-    out: dict[str, str | None] = {}
+def _last_status(alert: str, per: str | None = None) -> dict[str, tuple[str | None, float]]:
+    """Instance (the `per` label's value, "" without one) -> (status, received) of the last
+    notification the receiver got that names it."""
+    out: dict[str, tuple[str | None, float]] = {}
     for e in _events(0.0):
         if e.name == alert:
-            out[e.labels.get(per, "") if per else ""] = e.status
+            out[e.labels.get(per, "") if per else ""] = (e.status, e.received)
     return out
 
 
 def _blocking(active: list[dict[str, Any]], alert: str, per: str | None) -> bool:
     """Would a new fault's `alert` go unnotified now? Without `per`: while any instance is active or
     its resolution was not notified. With `per` (each fault raises an instance named by the new
-    primary/master): while more than one instance is active (one is about to resolve) or an
-    inactive instance's resolution was not notified (the fault may move back to it)."""
+    primary/master, grouped on its own): while more than one instance is active (one is about to
+    resolve), or an inactive instance's resolution was not notified or was notified less than
+    GROUP_GC_S ago (its emptied group still exists: a new alert in it waits for the next flush)."""
     mine = [a for a in active if a["labels"].get("alertname") == alert]
     last = _last_status(alert, per)
     if per is None:
-        return bool(mine) or last.get("") == "firing"
+        return bool(mine) or last.get("", (None, 0.0))[0] == "firing"
     current = {a["labels"].get(per, "") for a in mine}
-    return len(current) > 1 or any(st == "firing" and key not in current for key, st in last.items())
+    now = time.time()
+    return len(current) > 1 or any(
+        key not in current and (st == "firing" or now - at < GROUP_GC_S) for key, (st, at) in last.items())
 
 
 def wait_quiet(watch: AlertWatch, alert: str, per: str | None = None, timeout: float = QUIET_WAIT_S) -> float:

@@ -318,7 +318,10 @@ def run_restore(lab: RedisLab) -> dict[str, Any]:
 
 
 def _finish_topology(lab: RedisLab, original: str | None) -> dict[str, Any]:
-    """After a drill: every data node up and rejoined, the original master master again."""
+    """After a drill: every data node up and rejoined, the original master master again - once
+    the fault's alert reached the receiver (nobody fails back before being paged; a failback
+    within a group_interval would also resolve the failover's alert before it is sent)."""
+    alerts.hold_until_paged()
     for h in lab.data.values():
         lab.boot(h)
     if original is None:
