@@ -31,7 +31,16 @@ K3S_SERVICE = "platform-router.platform.svc.cluster.local"
 PROBE_HEX = "0000000804d21630"
 
 
+# Patroni's GET /primary answers 200 as soon as the node holds the leader key - also while its
+# PostgreSQL is still a standby that is about to be promoted (after a full restart it starts as one):
+# clients routed then got "cannot execute INSERT in a read-only transaction" for ~2 s. The body's
+# role becomes master (Patroni 3.0; primary in 4.x) only once pg_controldata says "in production".
+PRIMARY_ROLE_RE = '\\"role\\": \\"(master|primary)\\"'
+
+
 def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance: str) -> list[str]:
+    primary = endpoint == "/primary"
+    method = "GET" if primary else "OPTIONS"
     lines = [
         f"listen {name}",
         f"    bind :{port}",
@@ -54,8 +63,10 @@ def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance
         "    tcp-check expect rbinary ^(4e|4E)",
         f"    # 2. Patroni says this node is the {endpoint.strip('/')} (REST API over TLS).",
         f"    tcp-check connect port {PATRONI_PORT} ssl",
-        f'    tcp-check send "OPTIONS {endpoint} HTTP/1.0\\r\\n\\r\\n"',
+        f'    tcp-check send "{method} {endpoint} HTTP/1.0\\r\\n\\r\\n"',
         '    tcp-check expect rstring "^HTTP/1\\.[01] 200"',
+        *(["    # 3. ... and its PostgreSQL is out of recovery (the role in the answer's body).",
+           f'    tcp-check expect rstring "{PRIMARY_ROLE_RE}"'] if primary else []),
         # rise 1: a node that Patroni reports as primary holds the leader key; one good check is
         # proof enough, and every second counts after a failover.
         "    default-server inter 1s fastinter 500ms downinter 1s fall 2 rise 1 "

@@ -27,8 +27,9 @@ def test_primary_listener_routes_to_pgbouncer_checked_by_patroni_and_pgbouncer()
         "tcp-check send-binary 0000000804d21630",
         "tcp-check expect rbinary ^(4e|4E)",
         "tcp-check connect port 8008 ssl",
-        'tcp-check send "OPTIONS /primary HTTP/1.0\\r\\n\\r\\n"',
+        'tcp-check send "GET /primary HTTP/1.0\\r\\n\\r\\n"',
         'tcp-check expect rstring "^HTTP/1\\.[01] 200"',
+        'tcp-check expect rstring "\\"role\\": \\"(master|primary)\\""',
     ]
     assert "inter 1s" in primary and "fall 2 rise 1" in primary
     assert "on-marked-down shutdown-sessions" in primary
