@@ -161,17 +161,19 @@ def _last_status(alert: str, per: str | None = None) -> dict[str, tuple[str | No
 
 
 def _blocking(active: list[dict[str, Any]], alert: str, per: str | None) -> bool:
-    """Would a new fault's `alert` go unnotified now? Without `per`: while any instance is active or
-    its resolution was not notified. With `per` (each fault raises an instance named by the new
+    """Would a new fault's `alert` go unnotified, or only at a group's next flush, now? Without
+    `per`: while any instance is active, or its resolution was not notified or was notified less than
+    GROUP_GC_S ago (the emptied group still exists). With `per` (each fault raises an instance named by the new
     primary/master, grouped on its own): while more than one instance is active (one is about to
     resolve), or an inactive instance's resolution was not notified or was notified less than
     GROUP_GC_S ago (its emptied group still exists: a new alert in it waits for the next flush)."""
     mine = [a for a in active if a["labels"].get("alertname") == alert]
     last = _last_status(alert, per)
-    if per is None:
-        return bool(mine) or last.get("", (None, 0.0))[0] == "firing"
-    current = {a["labels"].get(per, "") for a in mine}
     now = time.time()
+    if per is None:
+        st, at = last.get("", (None, 0.0))
+        return bool(mine) or st == "firing" or now - at < GROUP_GC_S
+    current = {a["labels"].get(per, "") for a in mine}
     return len(current) > 1 or any(
         key not in current and (st == "firing" or now - at < GROUP_GC_S) for key, (st, at) in last.items())
 

@@ -146,7 +146,11 @@ def test_a_run_waits_for_the_resolution_to_be_notified(env) -> None:  # type: ig
     note(time.time() - 60, "RedisMasterChanged", "firing")
     threading.Timer(0.5, lambda: note(time.time(), "RedisMasterChanged", "resolved")).start()
     waited = alerts.wait_quiet(watch_cls(), "RedisMasterChanged", timeout=10)
-    assert 0.4 <= waited < 5
+    # ... and GROUP_GC_S (1 s here) after it: until Alertmanager deleted the emptied group, a new
+    # alert joins it and is sent at its next flush (HostDown of back-to-back node deaths: 78 s).
+    assert 1.4 <= waited < 5
+    note(time.time() - 60, "HostDown", "resolved")
+    assert alerts.wait_quiet(watch_cls(), "HostDown", timeout=10) < 0.2
 
 
 def test_an_instance_still_firing_from_an_earlier_fault_is_not_this_faults_page(env) -> None:  # type: ignore[no-untyped-def]

@@ -109,18 +109,21 @@ def test_counts_come_from_the_settings() -> None:
 # --- hosts -------------------------------------------------------------------------------------
 
 
-def test_host_down_pages_after_20s_and_names_the_host(tmp_path: Path) -> None:
+def test_host_down_pages_after_two_failed_scrapes_and_names_the_host(tmp_path: Path) -> None:
+    # One lost scrape (at 30 s) is only pending; two in a row page at the second.
+    blip = [series("up", "node", "db-1", "198.18.0.11", 9100, "1 1 0 1 1 1 1")]
+    ok(run_case("baseline", blip, [expect("HostDown", "45s"), expect("HostDown", "60s")], tmp_path))
     s = [series("up", "node", "db-1", "198.18.0.11", 9100, "1 1 0 0 0 0 0")]
     labels = {"severity": "critical", "component": "baseline", "job": "node", "host": "db-1", "vm_role": "postgres",
               "instance": "198.18.0.11:9100", "stack": "lab"}
-    check = expect("HostDown", "75s", labels)
+    check = expect("HostDown", "45s", labels)
     check["exp_alerts"][0]["exp_annotations"] = {
         "summary": "db-1 is down",
         "description": CONTRACTS["baseline"].alerts[0].description.replace("{{ $labels.host }}", "db-1")
         .replace("{{ $labels.vm_role }}", "postgres"),
         "runbook_url": "README.md#alert-hostdown",
     }
-    ok(run_case("baseline", s, [expect("HostDown", "45s"), check], tmp_path, keep_annotations=True))
+    ok(run_case("baseline", s, [expect("HostDown", "30s"), check], tmp_path, keep_annotations=True))
 
 
 def test_clock_skew_and_failed_units(tmp_path: Path) -> None:
