@@ -60,6 +60,7 @@ PGBACKREST_CA = "/etc/pgbackrest/s3-ca.crt"
 BACKUP_SCRIPT = "/usr/local/sbin/platform-pg-backup"
 
 PATRONI_LAUNCHER = "/usr/local/lib/platform-patroni/patroni_launcher.py"
+ROLE_CHANGE_CALLBACK = "/usr/local/lib/platform-patroni/on-role-change"  # files/on-role-change.sh
 ETCD_LEADER_TIMER = "platform-etcd-leader.timer"
 PGBOUNCER_EXPORTER_LAUNCHER = "/usr/local/lib/platform-pgbouncer-exporter/pgbouncer-exporter"
 PGBOUNCER_EXPORTER_PGPASS = "/etc/prometheus-pgbouncer-exporter.pgpass"

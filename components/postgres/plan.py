@@ -95,6 +95,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
             "config.yml": render.render_patroni(settings, h), "dcs.yml": render.render_dcs(settings),
             "pgbackrest.conf": pgbackrest_conf, **files,
             "patroni_launcher.py": (HOST_DIR / "patroni_launcher.py").read_text(),
+            "on-role-change": (FILES_DIR / "on-role-change.sh").read_text(),
             "patroni.dropin": render.render_patroni_dropin(),
         }
         if settings.s3.ca_certificate:

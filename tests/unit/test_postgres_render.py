@@ -477,3 +477,19 @@ def test_router_probe_leaves_pgbouncer_silent() -> None:
         time.sleep(3.5)  # past client_login_timeout: a probe still counted as a login would be logged now
         noise = pgb.log()[len(before):]
         assert noise == "", noise
+
+
+def test_a_promotion_moves_the_new_primarys_wal_on() -> None:
+    # Patroni runs the callback on every role change; the script acts only on a promotion.
+    from components.postgres.names import ROLE_CHANGE_CALLBACK
+    from components.postgres.render.patroni import patroni_config
+
+    s = settings("lab")
+    cfg = patroni_config(s, s.hosts["postgres"][0])
+    assert cfg["postgresql"]["callbacks"] == {"on_role_change": ROLE_CHANGE_CALLBACK}
+    script = (Path(__file__).parents[2] / "components/postgres/files/on-role-change.sh").read_text()
+    assert script.count("pg_switch_wal()") == 1 and "for _ in 1 2" in script
+    from components.postgres import plan
+
+    step = plan.plan(s).step("db-1-postgres")
+    assert step.files["on-role-change"] == script

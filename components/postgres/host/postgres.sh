@@ -3,7 +3,7 @@
 # version), certificates, pgBackRest configuration (archive_command and replica restore need it),
 # the Patroni configuration, start, and a bounded wait until this node runs PostgreSQL.
 # Params: PG_VERSION, CLUSTER, DATA_DIR, HOST_IP, API_PORT, ETCD_CLIENT_PORT, NODE_ROLE (leader|replica).
-# Files: config.yml, dcs.yml, pgbackrest.conf, ca.crt, host.crt, patroni_launcher.py, patroni.dropin,
+# Files: config.yml, dcs.yml, pgbackrest.conf, ca.crt, host.crt, patroni_launcher.py, on-role-change, patroni.dropin,
 # s3-ca.crt (optional).
 # Secrets: host_key and the passwords the files refer to.
 # Configuration changes are applied with a Patroni reload, cluster-wide settings with `patronictl
@@ -110,6 +110,8 @@ wait_until 120 2 "etcd quorum" etcd_ok || die "etcd has no quorum after 120 s (a
 LAUNCHER=/usr/local/lib/platform-patroni/patroni_launcher.py  # render.PATRONI_LAUNCHER
 DROPIN=/etc/systemd/system/patroni.service.d/platform.conf
 put patroni_launcher.py "$LAUNCHER" 0644 root:root
+# Patroni's on_role_change callback (config.yml names it: render.ROLE_CHANGE_CALLBACK).
+put on-role-change /usr/local/lib/platform-patroni/on-role-change 0755 root:root
 put patroni.dropin "$DROPIN" 0644 root:root
 if file_changed "$DROPIN"; then
   systemctl daemon-reload

@@ -16,6 +16,7 @@ from components.postgres.names import (
     PG_PORT,
     REPLICATION_USER,
     REWIND_USER,
+    ROLE_CHANGE_CALLBACK,
     SECRET_PATRONI_API,
     SECRET_REPLICATION,
     SECRET_REWIND,
@@ -221,6 +222,9 @@ def patroni_config(settings: Settings, host: Host) -> dict[str, object]:
                 "no_params": True,
             },
             "basebackup": [{"checkpoint": "fast"}, {"max-rate": "200M"}],
+            # On a promotion the new primary's WAL moves on two segments (files/on-role-change.sh
+            # says why: a rejoining old primary no longer waits for it).
+            "callbacks": {"on_role_change": ROLE_CHANGE_CALLBACK},
             "remove_data_directory_on_rewind_failure": True,
             "remove_data_directory_on_diverged_timelines": True,
         },
