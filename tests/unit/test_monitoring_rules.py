@@ -200,11 +200,13 @@ def test_two_leaders_page(tmp_path: Path) -> None:
 
 
 def test_crash_is_reported_as_a_restart(tmp_path: Path) -> None:
-    s = patroni("patroni_postmaster_start_time", {"db-1": "1000x3 1050x20", "db-2": "990x24"})
+    # It stays for 5 minutes: longer than a warning group's flush interval (2 min), so a restart that
+    # joins a group still holding an earlier one is sent at its next flush instead of resolving first.
+    s = patroni("patroni_postmaster_start_time", {"db-1": "1000x3 1050x36", "db-2": "990x40"})
     labels = {"severity": "warning", "component": "postgres", "job": "patroni", "host": "db-1", "scope": "platform-pg",
               "instance": "198.18.0.11:8008", "stack": "lab"}
     ok(run_case("postgres", s, [expect("PostgresRestarted", "30s"), expect("PostgresRestarted", "60s", labels),
-                                expect("PostgresRestarted", "3m")], tmp_path))
+                                expect("PostgresRestarted", "4m", labels), expect("PostgresRestarted", "7m")], tmp_path))
 
 
 def test_replication_lag_over_1mb(tmp_path: Path) -> None:
