@@ -205,8 +205,9 @@ def test_crash_is_reported_as_a_restart(tmp_path: Path) -> None:
     s = patroni("patroni_postmaster_start_time", {"db-1": "1000x3 1050x36", "db-2": "990x40"})
     labels = {"severity": "warning", "component": "postgres", "job": "patroni", "host": "db-1", "scope": "platform-pg",
               "instance": "198.18.0.11:8008", "stack": "lab"}
-    ok(run_case("postgres", s, [expect("PostgresRestarted", "30s"), expect("PostgresRestarted", "60s", labels),
-                                expect("PostgresRestarted", "4m", labels), expect("PostgresRestarted", "7m")], tmp_path))
+    checks = [expect("PostgresRestarted", "30s"), expect("PostgresRestarted", "60s", labels),
+              expect("PostgresRestarted", "4m", labels), expect("PostgresRestarted", "7m")]
+    ok(run_case("postgres", s, checks, tmp_path))
 
 
 def test_replication_lag_over_1mb(tmp_path: Path) -> None:
