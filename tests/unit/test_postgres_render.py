@@ -486,7 +486,7 @@ def test_a_promotion_moves_the_new_primarys_wal_on() -> None:
 
     s = settings("lab")
     cfg = patroni_config(s, s.hosts["postgres"][0])
-    assert cfg["postgresql"]["callbacks"] == {"on_role_change": ROLE_CHANGE_CALLBACK}
+    assert cfg["postgresql"]["callbacks"] == {"on_role_change": ROLE_CHANGE_CALLBACK}  # type: ignore[index]
     script = (Path(__file__).parents[2] / "components/postgres/files/on-role-change.sh").read_text()
     assert script.count("pg_switch_wal()") == 1 and "for _ in 1 2" in script
     from components.postgres import plan
