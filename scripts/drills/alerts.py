@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from components import catalog
 from components.monitoring import names as mon_names
 from scripts.drills.common import Expect, Lab, log
 
@@ -100,10 +101,11 @@ class AlertWatch:
     def _run(self) -> None:
         while not self._stop.is_set():
             fault = CURRENT.fault_at  # an alert that started firing before the fault is not ours
-            for a in (self.active() or []) if fault is not None else []:
-                name = a["labels"].get("alertname", "?")
-                if name not in self.first_active and _epoch(a["startsAt"]) >= (fault or 0.0) - CLOCK_SLACK_S:
-                    self.first_active[name] = time.time()
+            if fault is not None:
+                for a in self.active() or []:
+                    name = a["labels"].get("alertname", "?")
+                    if name not in self.first_active and _epoch(a["startsAt"]) >= fault - CLOCK_SLACK_S:
+                        self.first_active[name] = time.time()
             self._stop.wait(POLL)
 
     def stop(self) -> None:
@@ -199,13 +201,22 @@ def wait_quiet(watch: AlertWatch, alert: str, per: str | None = None, timeout: f
     return round(time.time() - t0, 1)
 
 
+def alert_per(lab: Lab, alert: str) -> str | None:
+    """The label Alertmanager groups `alert`'s instances by (the contract's `Alert.per`)."""
+    for contract in catalog.contracts(lab.settings):
+        for a in contract.alerts:
+            if a.name == alert:
+                return a.per
+    raise KeyError(f"no component defines the alert {alert!r}")
+
+
 def begin(lab: Lab, expect: Expect) -> AlertWatch:
     """Before a run: the expected alert quiet, the marks reset, watching Alertmanager."""
     CURRENT.expect, CURRENT.fault_at, CURRENT.recovered_at = expect, None, None
     CURRENT.quiet_wait_seconds = 0.0
     watch = AlertWatch(lab)
     if expect.alert is not None:
-        CURRENT.quiet_wait_seconds = wait_quiet(watch, expect.alert, expect.per)
+        CURRENT.quiet_wait_seconds = wait_quiet(watch, expect.alert, alert_per(lab, expect.alert))
     return watch.start()
 
 

@@ -67,9 +67,6 @@ class Expect:
     critical: bool = False  # notified <= 60 s after the fault and resolved <= 120 s after recovery, or failed
     await_resolution: bool = False  # wait for the resolution (alerts over a fixed window resolve later)
     required: bool = True  # False: the alert may come (then nothing else may page) or not
-    # The label that tells this alert's instances apart when each fault raises a new one (the new
-    # primary's `host`, the new master's `master_address`); None: one instance per alert name.
-    per: str | None = None
 
 
 # name -> the alert its fault must raise; a drill not listed must page nobody.

@@ -360,8 +360,8 @@ def _one_run(lab: Lab, fn: Callable[[RedisLab], dict[str, Any]]) -> dict[str, An
 # quick crash-reboot may or may not fail over, so its alert may or may not come; a restore pages nobody.
 for _name, _run, _expect in (
         ("redis-master-death", run_master_death, Expect("HostDown", critical=True, await_resolution=True)),
-        ("redis-master-return", run_master_return, Expect("RedisMasterChanged", per="master_address")),
+        ("redis-master-return", run_master_return, Expect("RedisMasterChanged")),
         ("redis-master-quick-return", run_master_quick_return,
-         Expect("RedisMasterChanged", required=False, per="master_address")),
+         Expect("RedisMasterChanged", required=False)),
         ("redis-restore", run_restore, None)):
     drill(_name, _expect)(functools.partial(_one_run, fn=_run))

@@ -157,7 +157,7 @@ def test_an_instance_still_firing_from_an_earlier_fault_is_not_this_faults_page(
     # The group's next notification after the fault still lists the earlier failover's instance
     # (master A); only the new master's instance, started after the fault, is this fault's page.
     watch_cls, note = env
-    alerts.CURRENT.expect = Expect("RedisMasterChanged", per="master_address")
+    alerts.CURRENT.expect = Expect("RedisMasterChanged")
     alerts.mark_fault()
     fault = alerts.CURRENT.fault_at
     assert fault is not None
@@ -197,3 +197,18 @@ def test_per_instance_alerts_wait_only_for_an_instance_the_fault_could_raise_aga
     threading.Timer(0.5, lambda: note(time.time(), "RedisMasterChanged", "resolved", starts=now - 50,
                                       master_address="B")).start()
     assert 1.4 <= alerts.wait_quiet(watch_cls(), "RedisMasterChanged", per="master_address", timeout=10) < 5
+
+
+def test_a_drills_alert_is_grouped_as_its_contract_says() -> None:
+    # The drills wait for quiet per instance exactly where Alertmanager groups per instance: both
+    # come from the contract's Alert.per, not from a second list in the drills.
+    from types import SimpleNamespace
+
+    from tests.unit.helpers import settings
+
+    lab = SimpleNamespace(settings=settings("lab"))
+    assert alerts.alert_per(lab, "PostgresFailover") == "host"  # type: ignore[arg-type]
+    assert alerts.alert_per(lab, "RedisMasterChanged") == "master_address"  # type: ignore[arg-type]
+    assert alerts.alert_per(lab, "HostDown") is None  # type: ignore[arg-type]
+    with pytest.raises(KeyError, match="NoSuchAlert"):
+        alerts.alert_per(lab, "NoSuchAlert")  # type: ignore[arg-type]
