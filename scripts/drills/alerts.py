@@ -146,10 +146,13 @@ def _first(since: float, alert: str, status: str, started_after: float | None = 
     return None
 
 
-def pages_since(since: float) -> list[str]:
+def pages_since(since: float, started_after: float | None = None) -> list[str]:
     """Alert names of every firing notification the receiver got since `since` (never the Watchdog:
-    it goes to the dead man's switch path)."""
-    return sorted({e.name for e in _events(since) if e.status == "firing"})
+    it goes to the dead man's switch path); with `started_after`, only alerts that started firing
+    then or later (a group's later notification still lists an earlier fault's alert: not this
+    run's page)."""
+    return sorted({e.name for e in _events(since) if e.status == "firing" and (
+        started_after is None or (e.starts_at is not None and e.starts_at >= started_after - CLOCK_SLACK_S))})
 
 
 def _last_status(alert: str, per: str | None = None) -> dict[str, tuple[str | None, float]]:
@@ -229,7 +232,8 @@ def evaluate(watch: AlertWatch) -> dict[str, Any]:
         res["alert_quiet_wait_seconds"] = CURRENT.quiet_wait_seconds
     if expect.alert is None:
         watch.stop()
-        pages = pages_since(fault or watch.started)
+        since = fault or watch.started
+        pages = pages_since(since, started_after=since)
         return {**res, "pages": pages, "alert_passed": pages == []}
     if fault is None:
         watch.stop()
@@ -237,7 +241,7 @@ def evaluate(watch: AlertWatch) -> dict[str, Any]:
     if not expect.required:
         time.sleep(PAGE_WAIT_S / 2)  # it may still come
         watch.stop()
-        pages = pages_since(fault)
+        pages = pages_since(fault, started_after=fault)
         return {**res, "pages": pages, "alert_passed": set(pages) <= {expect.alert}}
     deadline = time.time() + PAGE_WAIT_S
     while time.time() < deadline and _first(fault, expect.alert, "firing", fault) is None:
