@@ -157,6 +157,35 @@ def journals(ctx: Context) -> list[Row]:
     return rows
 
 
+HEARTBEAT_WINDOW_S = 2 * n.HEARTBEAT_EVERY_S + 60
+
+
+@check("monitoring", "every VM's journal heartbeat arrived in the last 5 minutes (a quiet VM too)")
+def heartbeats(ctx: Context) -> list[Row]:
+    mon = _mon(ctx)
+    others = [h for h in ctx.settings.hosts.all() if h.name != mon.name]
+    # One line per VM: its address and the time of the newest heartbeat entry in its received
+    # journal files (empty: none in the window); then this VM's clock.
+    script = "; ".join(
+        f"echo {h.private_ip} $(journalctl --file='{n.JOURNAL_REMOTE_DIR}/remote-{h.private_ip}*.journal' "
+        f"-t {n.HEARTBEAT_IDENTIFIER} --since=-{HEARTBEAT_WINDOW_S}s -o short-unix -q --no-pager 2>/dev/null "
+        f"| tail -n 1 | cut -d' ' -f1)" for h in others) + "; date +%s"
+    p = ctx.sudo(mon, script)
+    lines = p.stdout.strip().splitlines()
+    if len(lines) != len(others) + 1:
+        return [Row(FAIL, "-", first_line(p.stderr) or f"unexpected answer: {first_line(p.stdout)}")]
+    now = float(lines[-1])
+    newest = {parts[0]: parts[1] if len(parts) > 1 else "" for parts in (ln.split() for ln in lines[:-1])}
+    rows = []
+    for h in others:
+        t = newest.get(h.private_ip, "")
+        rows.append(Row(PASS, h.name, f"{now - float(t):.0f} s ago") if t else
+                    Row(FAIL, h.name, f"no {n.HEARTBEAT_IDENTIFIER} entry from {h.private_ip} in the last "
+                        f"{HEARTBEAT_WINDOW_S} s: `systemctl status {n.HEARTBEAT_IDENTIFIER}.timer "
+                        "systemd-journal-upload` there"))
+    return rows
+
+
 @check("monitoring", "Grafana, Loki and Alloy healthy where enabled")
 def grafana_loki(ctx: Context) -> list[Row]:
     m = ctx.settings.monitoring

@@ -20,6 +20,10 @@ PROMETHEUS_TLS = "/etc/prometheus/tls"  # ca.crt, client.crt, client.key (the mo
 ALERTMANAGER_CONFIG = "/etc/prometheus/alertmanager.yml"
 BLACKBOX_CONFIG = "/etc/prometheus/blackbox.yml"
 JOURNAL_REMOTE_DIR = "/var/log/journal/remote"
+# Every uploading VM writes this journal entry on a timer, so a quiet VM still sends something:
+# journal freshness (JournalNotReceived, the verify line) measures the hop, not the VM's chattiness.
+HEARTBEAT_IDENTIFIER = "platform-journal-heartbeat"
+HEARTBEAT_EVERY_S = 120
 # node_exporter's textfile collector directory (Debian's prometheus-node-exporter default).
 TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 

@@ -103,7 +103,7 @@ def plan(settings: Settings, contracts: Sequence[Contract]) -> Plan:
         steps.append(Step(
             name=f"{h.name}-journal-upload", host=h, script=HOST_DIR / "journal_upload.sh",
             files={**files, "journal-upload.conf": journal.render_upload_conf(mon.private_ip),
-                   "journal-upload.dropin": journal.render_upload_dropin()},
+                   "journal-upload.dropin": journal.render_upload_dropin(), **journal.render_heartbeat_units()},
             secrets=secrets, after=(ready_step(h), sink.name),
         ))
     grafana_after = [f"{mon.name}-prometheus", f"{mon.name}-alertmanager"]

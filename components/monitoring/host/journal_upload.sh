@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every VM: systemd-journal-upload ships the journal to the monitoring VM over HTTPS with this
 # host's certificate (the monitoring VM's is verified against the platform CA). Files:
-# journal-upload.conf, journal-upload.dropin, ca.crt, host.crt. Secrets: host_key.
+# journal-upload.conf, journal-upload.dropin, ca.crt, host.crt, platform-journal-heartbeat.{service,timer}
+# (an entry every 2 minutes: a quiet VM still sends). Secrets: host_key.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
@@ -22,3 +23,11 @@ fi
 ensure_enabled systemd-journal-upload
 restart_if_changed systemd-journal-upload /etc/systemd/journal-upload.conf "$TLS/ca.crt" "$TLS/host.crt" "$TLS/host.key" \
   /etc/systemd/system/systemd-journal-upload.service.d/platform.conf
+
+HB=platform-journal-heartbeat
+put "$HB.service" "/etc/systemd/system/$HB.service" 0644 root:root
+put "$HB.timer" "/etc/systemd/system/$HB.timer" 0644 root:root
+if file_changed "/etc/systemd/system/$HB.service" "/etc/systemd/system/$HB.timer"; then
+  systemctl daemon-reload
+fi
+ensure_enabled "$HB.timer"
