@@ -19,6 +19,15 @@ rewrites postgresql.conf without synchronous_standby_names and never sets it aga
 failover still trusts that standby (seen on the lab after a paused restart). Patroni's own
 invariant is "a standby named in /sync is in synchronous_standby_names"; the launcher restores it
 before Patroni's synchronous-replication step whenever the primary's setting is unknown.
+
+Third, until upstream's fix (patroni/patroni#3516, for #2792): a restarted Patroni takes its
+running PostgreSQL for a stranger when the process's start time, as the kernel reports it, differs
+from the one in postmaster.pid by more than 3 s - which a clock step between the two makes happen.
+Seen on the lab after a Patroni crash: the primary's postmaster kept running outside Patroni's
+control (still accepting connections, archiving), Patroni reported it "crashed" and looped on a
+crash recovery that the running postmaster's lock file refused, and the other node was promoted
+next to it. The backport also accepts a process whose executable is postgres and whose working
+directory is the data directory, as upstream now does; on a fixed Patroni it does nothing.
 """
 
 from __future__ import annotations
@@ -115,8 +124,48 @@ def backport_sync_names() -> str | None:
     return f"platform: Patroni {__version__}: synchronous_standby_names restored from /sync after a restart"
 
 
+def backport_postmaster_check() -> str | None:
+    """Patch PostmasterProcess._is_postmaster_process to also recognise the postmaster by its
+    executable and working directory when the start times disagree (patroni/patroni#2792)."""
+    import inspect
+    import os
+
+    from patroni.postgresql.postmaster import PostmasterProcess
+
+    original = PostmasterProcess._is_postmaster_process
+    try:
+        if "cwd" in inspect.getsource(original):
+            return None  # this Patroni's own check already looks at the working directory
+    except (OSError, TypeError):
+        pass
+    import psutil
+
+    recognised: set[int] = set()
+
+    def _is_postmaster_process(self: Any) -> bool:
+        if original(self):
+            return True
+        try:
+            if self.pid in (os.getpid(), os.getppid()) or self.ppid() == os.getpid():
+                return False
+            data_dir = self._postmaster_pid.get("data_dir", "")
+            ours = (os.path.basename(self.exe()) in ("postgres", "postmaster") and bool(data_dir)
+                    and os.path.samefile(self.cwd(), data_dir))
+        except (psutil.Error, OSError):
+            return False
+        if ours and self.pid not in recognised:
+            recognised.add(self.pid)
+            print(f"platform: process {self.pid} is the postmaster of {data_dir} (its executable and working "
+                  "directory), although its start time differs from postmaster.pid's", file=sys.stderr, flush=True)
+        return ours
+
+    PostmasterProcess._is_postmaster_process = _is_postmaster_process
+    return ("platform: a running postmaster is recognised by its executable and working directory too "
+            "(backport of patroni/patroni#3516)")
+
+
 def main() -> None:
-    for fix in (backport, backport_sync_names):
+    for fix in (backport, backport_sync_names, backport_postmaster_check):
         note = fix()
         if note:
             print(note, file=sys.stderr, flush=True)
