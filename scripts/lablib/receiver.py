@@ -130,13 +130,20 @@ def receiver_up() -> bool:
 
 
 def receiver_down(all_checkouts: bool = False) -> list[str]:
+    """Stop the receiver and set its log aside (`notifications.previous.jsonl`): the notifications
+    of a lab that is gone must not count for the next one (a drill waiting for an alert's
+    resolution that the destroyed lab never sent waited out its whole bound)."""
     targets = [p for p in (service_pid(),) if p is not None]
     if all_checkouts:
         targets += [p for p in ss.pids() if p not in targets and _is_receiver(p)]
     children.kill(targets, "receiver")
     _pid_path().unlink(missing_ok=True)
     children.reap("receiver")
-    return [f"process {p}" for p in targets]
+    done = [f"process {p}" for p in targets]
+    if log_path().exists():
+        log_path().replace(log_path().with_name("notifications.previous.jsonl"))
+        done.append(f"log {log_path()} (kept as notifications.previous.jsonl)")
+    return done
 
 
 def notifications(since: float = 0.0, path: str | None = NOTIFY_PATH) -> list[dict[str, Any]]:

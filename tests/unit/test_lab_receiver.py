@@ -38,3 +38,16 @@ def test_posted_notifications_are_recorded(tmp_path: Path, monkeypatch) -> None:
     assert len(got) == 1 and got[0]["payload"] == body and got[0]["received"] >= t0
     assert receiver.notifications(since=time.time() + 60) == []
     assert receiver.notifications(since=t0, path="/deadman") == []
+
+
+def test_down_sets_the_log_aside_for_the_next_lab(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # A firing notification of a destroyed lab, never resolved: the next lab's drills must not see it.
+    monkeypatch.setattr(receiver, "receiver_dir", lambda: tmp_path)
+    monkeypatch.setattr(receiver, "service_pid", lambda: None)
+    receiver.log_path().write_text(json.dumps({"received": time.time(), "path": "/alerts", "payload": {
+        "status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "PostgresFailover"}}]}}) + "\n")
+    assert len(receiver.notifications()) == 1
+    done = receiver.receiver_down()
+    assert receiver.notifications() == [] and any("previous" in d for d in done)
+    assert "PostgresFailover" in (tmp_path / "notifications.previous.jsonl").read_text()
+    assert receiver.receiver_down() == []  # nothing left to set aside
