@@ -165,11 +165,18 @@ def heartbeats(ctx: Context) -> list[Row]:
     mon = _mon(ctx)
     others = [h for h in ctx.settings.hosts.all() if h.name != mon.name]
     # One line per VM: its address and the time of the newest heartbeat entry in its received
-    # journal files (empty: none in the window); then this VM's clock.
-    script = "; ".join(
-        f"echo {h.private_ip} $(journalctl --file='{n.JOURNAL_REMOTE_DIR}/remote-{h.private_ip}*.journal' "
-        f"-t {n.HEARTBEAT_IDENTIFIER} --since=-{HEARTBEAT_WINDOW_S}s -o short-unix -q --no-pager 2>/dev/null "
-        f"| tail -n 1 | cut -d' ' -f1)" for h in others) + "; date +%s"
+    # journal files (empty: none in the window); then this VM's clock. A VM's files are exactly
+    # remote-<address>.journal and its rotated remote-<address>@*.journal (a plain `<address>*`
+    # would take 10.0.1.11's files for 10.0.1.1's), and journalctl refuses a --file that matches
+    # nothing, so only the files that exist are passed.
+    newest_heartbeat = (
+        "hb() { local f fs=(); "
+        f'for f in "{n.JOURNAL_REMOTE_DIR}/remote-$1.journal" "{n.JOURNAL_REMOTE_DIR}/remote-$1@"*.journal; do '
+        '[ -e "$f" ] && fs+=("--file=$f"); done; [ ${#fs[@]} -gt 0 ] || return 0; '
+        f'journalctl "${{fs[@]}}" -t {n.HEARTBEAT_IDENTIFIER} --since=-{HEARTBEAT_WINDOW_S}s -o short-unix -q '
+        "--no-pager 2>/dev/null | tail -n 1 | cut -d' ' -f1; }")
+    script = "; ".join([newest_heartbeat, *(f"echo {h.private_ip} $(hb {h.private_ip})" for h in others),
+                        "date +%s"])
     p = ctx.sudo(mon, script)
     lines = p.stdout.strip().splitlines()
     if len(lines) != len(others) + 1:

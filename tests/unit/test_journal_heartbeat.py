@@ -64,12 +64,17 @@ def test_the_verify_line_finds_each_vms_recent_heartbeat(tmp_path: Path, monkeyp
     s = settings("lab")
     mon = n.monitoring_host(s)
     others = [h for h in s.hosts.all() if h.name != mon.name]
-    fresh, stale, other_only = others[0], others[1], others[2]
+    fresh, stale, other_only, rotated = others[0], others[1], others[2], others[3]
     now = time.time()
     write_journal(tmp_path / f"remote-{fresh.private_ip}.journal",
                   [(now - 900, n.HEARTBEAT_IDENTIFIER), (now - 30, n.HEARTBEAT_IDENTIFIER)])
     write_journal(tmp_path / f"remote-{stale.private_ip}.journal", [(now - 900, n.HEARTBEAT_IDENTIFIER)])
+    # Another sender whose address starts with the stale VM's (10.0.1.1 / 10.0.1.11): not its journal.
+    write_journal(tmp_path / f"remote-{stale.private_ip}9.journal", [(now - 20, n.HEARTBEAT_IDENTIFIER)])
     write_journal(tmp_path / f"remote-{other_only.private_ip}.journal", [(now - 10, "sshd")])
+    # Only a rotated file of this VM holds the heartbeat.
+    write_journal(tmp_path / f"remote-{rotated.private_ip}@0123-0000000000000001-0000000000000001.journal",
+                  [(now - 40, n.HEARTBEAT_IDENTIFIER)])
     monkeypatch.setattr(n, "JOURNAL_REMOTE_DIR", str(tmp_path))
     ctx = LocalContext(settings=s, outputs={}, ssh_argv=lambda h: ["bash", "-c"])
     rows = {r.subject: r for r in checks.heartbeats(ctx)}
@@ -78,7 +83,8 @@ def test_the_verify_line_finds_each_vms_recent_heartbeat(tmp_path: Path, monkeyp
     assert 25 <= float(rows[fresh.name].evidence.split()[0]) <= 60
     assert rows[stale.name].status == FAIL  # its only heartbeat is 15 minutes old
     assert rows[other_only.name].status == FAIL  # entries, but no heartbeat
-    assert all(rows[h.name].status == FAIL for h in others[3:])  # no journal at all
+    assert rows[rotated.name].status == PASS
+    assert all(rows[h.name].status == FAIL for h in others[4:])  # no journal at all
     assert f"{n.HEARTBEAT_IDENTIFIER}.timer" in rows[stale.name].evidence
 
 
