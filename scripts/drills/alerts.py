@@ -136,12 +136,17 @@ def _events(since: float) -> Iterator[Event]:
                         _epoch(starts) if starts else None)
 
 
+def _started_since(e: Event, started_after: float | None) -> bool:
+    """The alert started firing at `started_after` or later (this machine's clock against the
+    monitoring VM's: CLOCK_SLACK_S); always true without a bound."""
+    return started_after is None or (e.starts_at is not None and e.starts_at >= started_after - CLOCK_SLACK_S)
+
+
 def _first(since: float, alert: str, status: str, started_after: float | None = None) -> float | None:
     """When the receiver first got `alert` with `status` after `since`; with `started_after`, only
     an instance that started firing then or later (not one still firing from an earlier fault)."""
     for e in _events(since):
-        if e.name == alert and e.status == status and (
-                started_after is None or (e.starts_at is not None and e.starts_at >= started_after - CLOCK_SLACK_S)):
+        if e.name == alert and e.status == status and _started_since(e, started_after):
             return e.received
     return None
 
@@ -151,8 +156,7 @@ def pages_since(since: float, started_after: float | None = None) -> list[str]:
     it goes to the dead man's switch path); with `started_after`, only alerts that started firing
     then or later (a group's later notification still lists an earlier fault's alert: not this
     run's page)."""
-    return sorted({e.name for e in _events(since) if e.status == "firing" and (
-        started_after is None or (e.starts_at is not None and e.starts_at >= started_after - CLOCK_SLACK_S))})
+    return sorted({e.name for e in _events(since) if e.status == "firing" and _started_since(e, started_after)})
 
 
 def _last_status(alert: str, per: str | None = None) -> dict[str, tuple[str | None, float]]:
