@@ -15,12 +15,19 @@ from components.settings import Settings
 
 PATRONI = 'job="patroni"'
 LEADER = f'patroni_primary{{{PATRONI}}} == 1'
+STATS_RESET = 'pg_stat_bgwriter_stats_reset_total{job="postgres_exporter"}'
 BACKUP_GRACE_SECONDS = 1800  # a backup may take this long beyond its schedule before we call it late
 
 
 def backup_max_age_seconds(settings: Settings) -> int:
     b = settings.postgres.backup
     return max_interval_seconds(b.full_schedule, b.incremental_schedule) + BACKUP_GRACE_SECONDS
+
+
+def crash_window_seconds(settings: Settings) -> int:
+    """How long PostgresCrashed fires after a crash recovery: one scrape and two evaluations."""
+    m = settings.monitoring
+    return m.scrape_interval_seconds + 2 * m.evaluation_interval_seconds
 
 
 def alerts(settings: Settings) -> tuple[Alert, ...]:
@@ -41,13 +48,27 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
         Alert("PostgresDown", f"patroni_postgres_running{{{PATRONI}}} == 0", "1m", "critical",
               "PostgreSQL is not running on {{ $labels.host }}",
               "Patroni on {{ $labels.host }} reports PostgreSQL stopped for a minute."),
+        # A crash, told apart from a restart: PostgreSQL discards its statistics after crash recovery
+        # (and after an immediate shutdown) and keeps them over a clean stop, so pg_stat_bgwriter's
+        # stats_reset jumps to the restart. The series must have existed 5 minutes before: a new
+        # replica (bootstrap, reinit) also starts with fresh statistics. The window (default 45 s)
+        # is one scrape plus two evaluations, so one evaluation sees it and it resolves before its
+        # group's first flush after the page (critical: 1 minute).
+        Alert("PostgresCrashed",
+              f"(time() - {STATS_RESET} < {crash_window_seconds(settings)}) "
+              f"and on(instance) ({STATS_RESET} offset 5m)", "0s", "critical",
+              "PostgreSQL crashed on {{ $labels.host }} and recovered",
+              "PostgreSQL on {{ $labels.host }} ran crash recovery (a killed postmaster or backend, the "
+              "OOM killer, a power loss, an immediate shutdown): Patroni restarted it in place, clients "
+              "saw their connections drop. Find the cause before it repeats; see the runbook.", per="host"),
         # A 5-minute window: an alert active for only a minute could resolve before the next flush
         # of its group (warnings: every 2 min) and never be sent (measured: 5 crashes 3 min apart,
         # none sent within 120 s).
         Alert("PostgresRestarted", f"changes(patroni_postmaster_start_time{{{PATRONI}}}[5m]) > 0", "0s", "warning",
               "PostgreSQL restarted on {{ $labels.host }}",
-              "The postmaster on {{ $labels.host }} started again (a crash Patroni recovered from, or a "
-              "restart): check its log for the cause (OOM killer, a crash, a pending-restart roll)."),
+              "The postmaster on {{ $labels.host }} started again (a restart, planned or by Patroni; a "
+              "crash also pages as PostgresCrashed): check its log for the cause (a pending-restart roll, "
+              "an operator, the OOM killer)."),
         # One alert per new primary (its `host`), so a second failover inside the 5-minute window is a
         # new alert and pages again instead of joining the one still firing; the value counts the
         # timeline changes in the window.

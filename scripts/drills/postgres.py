@@ -193,7 +193,7 @@ def leader_stall(lab: Lab) -> dict[str, Any]:
     return res
 
 
-@drill("pg-crash", Expect("PostgresRestarted", critical=True, await_resolution=True))
+@drill("pg-crash", Expect("PostgresCrashed", critical=True, await_resolution=True))
 def crash(lab: Lab) -> dict[str, Any]:
     """kill -9 of PostgreSQL only (postmaster and its children, by PID) on the leader."""
     datadir = f"/var/lib/postgresql/{lab.settings.postgres.version}/platform"

@@ -153,13 +153,17 @@ def test_each_failover_is_a_group_of_its_own() -> None:
     s = am_settings("webhook")
     alerts = [a for c in catalog.contracts(s) for a in c.alerts]
     per = {a.name: a.per for a in alerts if a.per}
-    assert per == {"PostgresFailover": "host", "RedisMasterChanged": "master_address"}
+    # A crash is a group per host too: its 45 s alert must be sent after group_wait, not wait for (and
+    # resolve before) the next flush of a group holding another host's.
+    assert per == {"PostgresFailover": "host", "RedisMasterChanged": "master_address", "PostgresCrashed": "host"}
     routes = yaml.safe_load(alertmanager.render_alertmanager(s, alerts))["route"]["routes"]
     matchers = [r["matchers"][0] for r in routes]
-    for name, label in (("PostgresFailover", "host"), ("RedisMasterChanged", "master_address")):
+    for name, label, wait, before in (("PostgresFailover", "host", "30s", "warning"),
+                                      ("RedisMasterChanged", "master_address", "30s", "warning"),
+                                      ("PostgresCrashed", "host", "5s", "critical")):
         r = routes[matchers.index(f'alertname="{name}"')]
-        assert r["group_by"] == ["stack", "component", "alertname", label] and r["group_wait"] == "30s"
-        assert matchers.index(f'alertname="{name}"') < matchers.index('severity="warning"')
+        assert r["group_by"] == ["stack", "component", "alertname", label] and r["group_wait"] == wait
+        assert matchers.index(f'alertname="{name}"') < matchers.index(f'severity="{before}"')
 
 
 def test_routing_grouping_inhibition() -> None:
@@ -180,6 +184,9 @@ def test_routing_grouping_inhibition() -> None:
     host_down = next(i for i in inhibit if i["source_matchers"] == ['alertname="HostDown"'])
     assert host_down["equal"] == ["stack", "host"]
     assert any(i["target_matchers"] == ['alertname="RouterPrimaryBackendDown"'] for i in inhibit)
+    # The old primary's restart after a failover (rewind, immediate stop) is part of the failover's page.
+    assert {"source_matchers": ['alertname="PostgresFailover"'], "target_matchers": ['alertname="PostgresCrashed"'],
+            "equal": ["stack"]} in inhibit
     # Nothing configured: everything to the null receiver, the Watchdog too.
     none = yaml.safe_load(alertmanager.render_alertmanager(am_settings("none")))
     assert none["route"]["receiver"] == "null" and [r["name"] for r in none["receivers"]] == ["null"]

@@ -19,6 +19,7 @@ import yaml
 from components import catalog
 from components.contract import ROLE_LABEL
 from components.monitoring.render.prometheus import render_rules, rule_files
+from components.postgres.alerts import crash_window_seconds
 from tests.unit.helpers import STACKS, settings
 
 pytestmark = pytest.mark.skipif(shutil.which("promtool") is None, reason="promtool (package prometheus) missing")
@@ -208,6 +209,22 @@ def test_crash_is_reported_as_a_restart(tmp_path: Path) -> None:
     checks = [expect("PostgresRestarted", "30s"), expect("PostgresRestarted", "60s", labels),
               expect("PostgresRestarted", "4m", labels), expect("PostgresRestarted", "7m")]
     ok(run_case("postgres", s, checks, tmp_path))
+
+
+def test_a_crash_pages_and_a_clean_restart_or_a_new_replica_does_not(tmp_path: Path) -> None:
+    # pg_stat_bgwriter.stats_reset (postgres_exporter, Unix time): db-1 crashes at 585 s (no sample
+    # while it is down) and comes back at 600 s with its statistics discarded; db-2 restarts cleanly
+    # (statistics kept); db-3 is a new replica whose statistics begin at 600 s.
+    hosts = [*DB, ("db-3", "198.18.0.13")]
+    values = {"db-1": "-5000x38 _ 600x40", "db-2": "-7000x80", "db-3": "_x39 600x40"}
+    s = [series("pg_stat_bgwriter_stats_reset_total", "postgres_exporter", h, ip, 9187, values[h]) for h, ip in hosts]
+    crashed = {"severity": "critical", "component": "postgres", "job": "postgres_exporter", "host": "db-1",
+               "instance": "198.18.0.11:9187", "stack": "lab"}
+    # Fires for one scrape and two evaluations (45 s at the defaults), then resolves on its own.
+    assert crash_window_seconds(LAB) == 45
+    ok(run_case("postgres", s, [expect("PostgresCrashed", "9m45s"), expect("PostgresCrashed", "10m", crashed),
+                                expect("PostgresCrashed", "10m30s", crashed), expect("PostgresCrashed", "10m45s"),
+                                expect("PostgresCrashed", "12m")], tmp_path))
 
 
 def test_replication_lag_over_1mb(tmp_path: Path) -> None:

@@ -7,23 +7,20 @@ refuse a process that merely has the recorded PID."""
 from __future__ import annotations
 
 import json
-import os
-import pwd
-import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.unit.realpg import AVAILABLE, scratch_postgres
+
 HOST_DIR = Path(__file__).resolve().parents[2] / "components" / "postgres" / "host"
 SYSTEM_PYTHON = "/usr/bin/python3"
-BIN = Path("/usr/lib/postgresql/15/bin")
 HAS_PATRONI = subprocess.run([SYSTEM_PYTHON, "-c", "import patroni.postgresql.postmaster"], capture_output=True,
                              timeout=30).returncode == 0
-pytestmark = pytest.mark.skipif(not (BIN / "postgres").exists() or not HAS_PATRONI or os.geteuid() != 0,
+pytestmark = pytest.mark.skipif(not AVAILABLE or not HAS_PATRONI,
                                 reason="needs postgresql-15, patroni (Debian packages) and root")
 
 # argv: launcher dir, data dir, patched|unpatched, PID to write into postmaster.pid, start-time shift (s)
@@ -50,27 +47,8 @@ print(json.dumps({"note": note, "found": proc.pid if proc else None}))
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[tuple[str, int]]:
     """A running PostgreSQL (as the postgres user) on a private socket: (data dir, postmaster PID)."""
-    pg = pwd.getpwnam("postgres")
-    base = tempfile.mkdtemp(prefix="platform-pm-")
-    try:
-        os.chown(base, pg.pw_uid, pg.pw_gid)
-        data = f"{base}/data"
-
-        def as_pg(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-            return subprocess.run(["runuser", "-u", "postgres", "--", *argv], capture_output=True, text=True,
-                                  timeout=timeout, cwd=base)
-
-        p = as_pg(str(BIN / "initdb"), "-D", data, "-A", "trust", "--no-sync")
-        assert p.returncode == 0, p.stderr
-        p = as_pg(str(BIN / "pg_ctl"), "-D", data, "-l", f"{base}/log", "-w", "-t", "60", "-o",
-                  f"-c listen_addresses='' -c unix_socket_directories={base} -c shared_buffers=16MB", "start")
-        assert p.returncode == 0, p.stderr + Path(f"{base}/log").read_text()[-500:]
-        try:
-            yield data, int(Path(f"{data}/postmaster.pid").read_text().split("\n")[0])
-        finally:
-            as_pg(str(BIN / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "-t", "30", "stop")
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    with scratch_postgres("platform-pm-") as pg:
+        yield pg.data, pg.postmaster_pid()
 
 
 def find(data: str, mode: str, pid: int, shift: int) -> dict[str, object]:
