@@ -110,10 +110,6 @@ def render_alertmanager(settings: Settings, alerts: Sequence[Alert] = ()) -> str
          "target_matchers": ['alertname="RouterPrimaryBackendDown"'], "equal": ["stack"]},
         {"source_matchers": ['alertname="RedisNoMaster"'], "target_matchers": ['alertname="RouterRedisBackendDown"'],
          "equal": ["stack"]},
-        # After a failover the old primary restarts as a replica (pg_rewind, or an immediate stop on
-        # demotion) and PostgreSQL discards its statistics: part of the failover already paged.
-        {"source_matchers": ['alertname="PostgresFailover"'], "target_matchers": ['alertname="PostgresCrashed"'],
-         "equal": ["stack"]},
         # A critical alert silences the warnings of the same component.
         {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
          "equal": ["stack", "component", "host"]},
