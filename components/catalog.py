@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from components.baseline import contract as baseline_contract
 from components.baseline import plan as baseline_plan
 from components.contract import Contract
+from components.mariadb import contract as mariadb_contract
+from components.mariadb import plan as mariadb_plan
 from components.monitoring import contract as monitoring_contract
 from components.monitoring import plan as monitoring_plan
 from components.plan import Plan
@@ -39,6 +41,7 @@ CATALOG: tuple[ComponentDef, ...] = (
     ComponentDef("baseline", baseline_contract.contract, baseline_plan.plan, "components.baseline.component"),
     ComponentDef("postgres", postgres_contract.contract, postgres_plan.plan, "components.postgres.component"),
     ComponentDef("redis", redis_contract.contract, redis_plan.plan, "components.redis.component"),
+    ComponentDef("mariadb", mariadb_contract.contract, mariadb_plan.plan, "components.mariadb.component"),
     ComponentDef("router", router_contract.contract, router_plan.plan, "components.router.component"),
     ComponentDef("monitoring", monitoring_contract.contract, monitoring_plan.plan, "components.monitoring.component"),
 )

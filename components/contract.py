@@ -59,6 +59,10 @@ def scrape_job(job: str, hosts: Sequence[Host], port: int, **kw: object) -> Scra
 
 
 SEVERITIES = ("critical", "warning", "info", "none")  # "none": the Watchdog
+# How often Alertmanager sends a group's news (components/monitoring/render/alertmanager.py): an
+# alert that fires and resolves between two such flushes of a group that already exists is never
+# sent, so a rule whose alert lasts only a fixed window must outlast its severity's interval.
+GROUP_INTERVAL_S = {"critical": 30, "warning": 120}
 
 
 @dataclass(frozen=True)

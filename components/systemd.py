@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from components.cron import cron_to_oncalendar
+
 
 def oneshot_timer(header: str, description: str, exec_start: str, every: str, *, boot: str,
                   accuracy: str, after: str | None = None, timer_description: str | None = None
@@ -15,3 +17,41 @@ def oneshot_timer(header: str, description: str, exec_start: str, every: str, *,
              f"OnBootSec={boot}", f"OnUnitActiveSec={every}", f"AccuracySec={accuracy}",
              "[Install]", "WantedBy=timers.target", ""]
     return "\n".join(service), "\n".join(timer)
+
+
+def scheduled_oneshot(header: str, description: str, exec_start: str, schedule_key: str, schedule: str, *,
+                      after: str, timer_description: str, timeout: str = "3600") -> tuple[str, str]:
+    """A low-priority oneshot service (a backup) and the timer that runs it on a cron `schedule`
+    (the config key `schedule_key`), catching up a run missed while the VM was off."""
+    service = "\n".join([
+        header,
+        "[Unit]",
+        f"Description={description}",
+        f"After={after} network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"ExecStart={exec_start}",
+        f"TimeoutStartSec={timeout}",
+        "Nice=10",
+        "IOSchedulingClass=best-effort",
+        "IOSchedulingPriority=7",
+        "",
+    ])
+    timer = "\n".join([
+        header,
+        f"# {schedule_key} = {schedule}",
+        "[Unit]",
+        f"Description={timer_description}",
+        "",
+        "[Timer]",
+        f"OnCalendar={cron_to_oncalendar(schedule)}",
+        "Persistent=true",
+        "RandomizedDelaySec=60",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ])
+    return service, timer

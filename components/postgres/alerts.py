@@ -8,7 +8,7 @@ listener (`etcd_*`), and the backup script's textfile (`platform_pg_backup_*`).
 
 from __future__ import annotations
 
-from components.contract import Alert
+from components.contract import GROUP_INTERVAL_S, Alert
 from components.cron import max_interval_seconds
 from components.postgres.names import etcd_members
 from components.settings import Settings
@@ -25,9 +25,12 @@ def backup_max_age_seconds(settings: Settings) -> int:
 
 
 def crash_window_seconds(settings: Settings) -> int:
-    """How long PostgresCrashed fires after a crash recovery: one scrape and two evaluations."""
+    """How long after a crash recovery PostgresCrashed holds: one scrape and two evaluations (so
+    that at least one evaluation sees it) plus a critical group's flush interval (so that it is
+    still active at that group's next flush: an alert that came and went between two flushes is
+    never sent, as when a crash repeats within minutes). 75 s at the defaults."""
     m = settings.monitoring
-    return m.scrape_interval_seconds + 2 * m.evaluation_interval_seconds
+    return m.scrape_interval_seconds + 2 * m.evaluation_interval_seconds + GROUP_INTERVAL_S["critical"]
 
 
 def alerts(settings: Settings) -> tuple[Alert, ...]:
@@ -54,9 +57,7 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
         # younger than 5 minutes) nor for a primary demoted in the last 5 minutes (its rewind or
         # immediate stop is part of a failover, which pages as such; an Alertmanager inhibition by
         # PostgresFailover cannot be used: a primary's crash in place raises it too, Patroni starts
-        # it as a standby and promotes it). The window (default 45 s) is one scrape plus two
-        # evaluations: one evaluation sees it, and it resolves before its group's first flush after
-        # the page (critical: 1 minute).
+        # it as a standby and promotes it). The window: crash_window_seconds.
         Alert("PostgresCrashed",
               f"(time() - {STATS_RESET} < {crash_window_seconds(settings)}) "
               f"and on(instance) ({STATS_RESET} offset 5m) "

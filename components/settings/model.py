@@ -152,6 +152,23 @@ class RedisSettings:
 
 
 @dataclass(frozen=True)
+class MariadbSettings:
+    enabled: bool
+    cluster_name: str  # Galera's wsrep_cluster_name
+    max_connections: int
+    buffer_pool_mb: int
+    # Galera runs on 2+ database VMs; its arbitrator (garbd) on the etcd witness (the same quorum
+    # shape), None when the database VMs alone are an odd number. One VM: no Galera.
+    arbitrator: str | None
+    full_schedule: str
+    incremental_schedule: str
+    retention_days: int
+
+    def galera(self, db_vms: int) -> bool:
+        return db_vms > 1
+
+
+@dataclass(frozen=True)
 class S3Buckets:
     nextcloud: str
     backups: str
@@ -220,7 +237,7 @@ class Settings:
     s3: S3Settings
     k3s: K3sSettings
     router: RouterSettings
-    mariadb_enabled: bool
+    mariadb: MariadbSettings
     apps: tuple[AppSettings, ...]
     secrets: Secrets | None = field(default=None, compare=False)
 

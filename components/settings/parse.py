@@ -12,7 +12,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from components.cron import cron_to_oncalendar
+from components.settings.mariadb import parse_mariadb
 from components.settings.model import (
     ALWAYS,
     APPS,
@@ -39,15 +39,13 @@ from components.settings.model import (
 )
 from components.settings.monitoring import parse_monitoring
 from components.settings.presets import PRESETS, Preset
-from components.settings.reader import Reader, SettingsError, control_problem, key_name
+from components.settings.reader import NAME_RE, NAME_WHAT, Reader, SettingsError, control_problem, cron, key_name
 
 POOL_MODES = ("session", "transaction", "statement")
 REDIS_POLICIES = (
     "noeviction", "allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu",
     "allkeys-random", "volatile-random", "volatile-ttl",
 )
-NAME_RE = r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?"  # a DNS label: no trailing hyphen, at most 63
-NAME_WHAT = "a lower-case DNS label (letters, digits, '-'; starts with a letter, does not end with '-'; <= 63)"
 DB_NAME_RE = r"[a-z][a-z0-9_]{0,62}"
 DOMAIN_RE = r"(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 EMAIL_RE = r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}"
@@ -61,18 +59,6 @@ TOP_LEVEL_KEYS = (
     "preset", "domain", "acmeEmail", "ssh", "hosts", "postgres", "redis", "monitoring", "s3",
     "k3s", "router", "mariadb", "apps",
 ) + SECRET_KEYS + OPTIONAL_SECRET_KEYS
-
-
-def _cron(r: Reader, path: str, value: Any, default: str) -> str:
-    """A 5-field cron expression whose every field is in range (`61 * * * *` would make cron drop
-    the line, and the backup would silently never run)."""
-    expr = r.string(path, value, default, what="a 5-field cron expression")
-    try:
-        cron_to_oncalendar(expr)
-    except ValueError as e:
-        r.problem(path, f"got {expr!r}: {e}")
-        return default
-    return expr
 
 
 def _needed(needed: str, k3s_enabled: bool, router: str) -> tuple[bool, str]:
@@ -216,8 +202,8 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
 
     b = r.obj("postgres.backup", p.get("backup"), ("fullSchedule", "incrementalSchedule", "retentionFull"))
     backup = BackupSchedule(
-        full_schedule=_cron(r, "postgres.backup.fullSchedule", b.get("fullSchedule"), "0 1 * * *"),
-        incremental_schedule=_cron(r, "postgres.backup.incrementalSchedule", b.get("incrementalSchedule"),
+        full_schedule=cron(r, "postgres.backup.fullSchedule", b.get("fullSchedule"), "0 1 * * *"),
+        incremental_schedule=cron(r, "postgres.backup.incrementalSchedule", b.get("incrementalSchedule"),
                                    "0 * * * *"),
         retention_full=r.integer("postgres.backup.retentionFull", b.get("retentionFull"), 7, lo=1, hi=365),
     )
@@ -254,7 +240,7 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
     for i, a in enumerate(apps):
         r.string(f"redis.apps[{i}]", a, "", pattern=NAME_RE, what=NAME_WHAT)
     b = r.obj("redis.backup", p.get("backup"), ("schedule", "retentionDays"))
-    backup_schedule = _cron(r, "redis.backup.schedule", b.get("schedule"), "30 2 * * *")
+    backup_schedule = cron(r, "redis.backup.schedule", b.get("schedule"), "30 2 * * *")
     maxmemory = r.integer("redis.maxmemoryMb", p.get("maxmemoryMb"), max(64, mem // 2), lo=16, hi=4 * 1024 * 1024)
     if inv["redis"] and maxmemory > mem * REDIS_MEMORY_SHARE:
         r.problem("redis.maxmemoryMb", f"{maxmemory} MB is more than {int(REDIS_MEMORY_SHARE * 100)}% of the "
@@ -390,7 +376,6 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     monitoring = parse_monitoring(r, values.get("monitoring"), domain, values)
     s3 = _parse_s3(r, values.get("s3"), stack)
 
-    ma = r.obj("mariadb", values.get("mariadb"), ("enabled",))
     a = r.obj("apps", values.get("apps"), APPS)
     apps = []
     for name in APPS:
@@ -403,9 +388,7 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
                                                   f"{name}.{domain}", pattern=DOMAIN_RE,
                                                   what="a lower-case DNS name")))
     mautic_on = any(x.enabled for x in apps if x.name == "mautic")
-    mariadb_enabled = r.boolean("mariadb.enabled", ma.get("enabled"), mautic_on)
-    if mautic_on and not mariadb_enabled:
-        r.problem("mariadb.enabled", "is false but apps.mautic is enabled; Mautic supports only MySQL/MariaDB")
+    mariadb = parse_mariadb(r, values.get("mariadb"), inv, postgres, mautic_on)
 
     if r.problems:
         raise SettingsError(r.problems)
@@ -413,7 +396,7 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         stack=stack, preset=preset_name, domain=domain,
         acme_email=acme_email,
         ssh=ssh, hosts=inv, postgres=postgres, redis=redis, monitoring=monitoring, s3=s3, k3s=k3s,
-        router=router, mariadb_enabled=mariadb_enabled, apps=tuple(apps),
+        router=router, mariadb=mariadb, apps=tuple(apps),
     )
 
 

@@ -11,6 +11,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from components.cron import cron_to_oncalendar
+
 T = TypeVar("T")
 
 NAMESPACE = "platform"
@@ -205,3 +207,19 @@ class Reader:
             self.problem(path, f"{value!r} is IPv6; only IPv4 is supported")
             return ""
         return str(net)
+
+
+NAME_RE = r"[a-z]([a-z0-9-]{0,61}[a-z0-9])?"  # a DNS label: no trailing hyphen, at most 63
+NAME_WHAT = "a lower-case DNS label (letters, digits, '-'; starts with a letter, does not end with '-'; <= 63)"
+
+
+def cron(r: Reader, path: str, value: Any, default: str) -> str:
+    """A 5-field cron expression whose every field is in range (`61 * * * *` would make cron drop
+    the line, and the backup would silently never run)."""
+    expr = r.string(path, value, default, what="a 5-field cron expression")
+    try:
+        cron_to_oncalendar(expr)
+    except ValueError as e:
+        r.problem(path, f"got {expr!r}: {e}")
+        return default
+    return expr

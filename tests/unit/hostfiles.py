@@ -77,7 +77,26 @@ def check_file(name: str, text: str) -> str | None:
         return _tool(["promtool", "check", "rules"], text, ".yml")
     if base == "alertmanager.yml":
         return _tool(["amtool", "check-config"], text, ".yml")
+    if base == "90-platform.cnf":
+        return mariadbd_check(text)
     return None
+
+
+MARIADBD = "/usr/sbin/mariadbd"
+
+
+def mariadbd_check(text: str) -> str | None:
+    """MariaDB's own option parser on a server configuration (`--help --verbose` reads every option
+    and refuses an unknown one or a bad value); None where MariaDB is not installed."""
+    if not Path(MARIADBD).exists():
+        return None
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "server.cnf"
+        path.write_text(text)
+        cp = subprocess.run([MARIADBD, f"--defaults-file={path}", "--user=root", "--help", "--verbose"],
+                            capture_output=True, text=True, timeout=60)
+    errors = [ln for ln in cp.stderr.splitlines() if "[ERROR]" in ln]
+    return None if cp.returncode == 0 and not errors else "\n".join(errors)[-800:] or f"exit {cp.returncode}"
 
 
 def broken_files(run: Run) -> list[str]:

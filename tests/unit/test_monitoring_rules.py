@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from components import catalog
-from components.contract import ROLE_LABEL
+from components.contract import GROUP_INTERVAL_S, ROLE_LABEL
 from components.monitoring.render.prometheus import render_rules, rule_files
 from components.postgres.alerts import crash_window_seconds
 from tests.unit.helpers import STACKS, settings
@@ -223,11 +223,22 @@ def test_a_crash_pages_and_a_clean_restart_a_new_replica_or_a_demotion_does_not(
     s += [series("patroni_primary", "patroni", h, ip, 8008, primary[h], scope="platform-pg") for h, ip in hosts]
     crashed = {"severity": "critical", "component": "postgres", "job": "postgres_exporter", "host": "db-1",
                "instance": "198.18.0.11:9187", "stack": "lab"}
-    # Fires for one scrape and two evaluations (45 s at the defaults), then resolves on its own.
-    assert crash_window_seconds(LAB) == 45
+    # Holds for one scrape, two evaluations and a critical group's flush interval (75 s at the
+    # defaults), then resolves on its own.
+    assert crash_window_seconds(LAB) == 75
     ok(run_case("postgres", s, [expect("PostgresCrashed", "9m45s"), expect("PostgresCrashed", "10m", crashed),
-                                expect("PostgresCrashed", "10m30s", crashed), expect("PostgresCrashed", "10m45s"),
+                                expect("PostgresCrashed", "11m", crashed), expect("PostgresCrashed", "11m15s"),
                                 expect("PostgresCrashed", "12m")], tmp_path))
+
+
+def test_a_fixed_window_alert_outlasts_its_groups_flush_interval() -> None:
+    # On the lab a crash 2 minutes after the previous one fired for 45 s inside the still existing
+    # group of the first, between two of its 1-minute flushes: never sent.
+    for stack in STACKS:
+        s = settings(stack)
+        m = s.monitoring
+        assert crash_window_seconds(s) >= m.scrape_interval_seconds + 2 * m.evaluation_interval_seconds \
+            + GROUP_INTERVAL_S["critical"]
 
 
 def test_replication_lag_over_1mb(tmp_path: Path) -> None:

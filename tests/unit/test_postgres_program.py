@@ -36,7 +36,7 @@ def test_steps_per_host(run) -> None:  # type: ignore[no-untyped-def]
             assert f"{h}-{kind}" in by
     assert [n for n in by if n.endswith("-databases")] == [f"{dbs[0]}-databases"]
     ours = [n for n in by if n.rsplit("-", 1)[-1] in ("etcd", "postgres", "pgbouncer", "pgbackrest", "exporter",
-                                                        "databases")]
+                                                        "databases") and "-mariadb" not in n]
     assert len(ours) == len(members) + 5 * len(dbs) + 1  # "-exporter" also ends "-pgbouncer-exporter"
     routers = [n for n in by if n.endswith("-router")]
     assert routers == ([f"{h.name}-router" for h in s.hosts["edge"]] if s.router.placement == "vms" else [])

@@ -39,6 +39,8 @@ DERIVED = {
     "apps.<app>.enabled": "`k3s.enabled`",
     "apps.<app>.hostname": "`<app>.<domain>`",
     "mariadb.enabled": "true when Mautic is enabled",
+    "mariadb.maxConnections": "memoryMb/32 of the smallest database VM, 100-500",
+    "mariadb.bufferPoolMb": "an eighth of the smallest database VM, at least 128",
 }
 
 

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from components.contract import Alert
+from components.contract import GROUP_INTERVAL_S, Alert
 from components.monitoring import names as n
 from components.plan import placeholder
 from components.settings import Settings
@@ -20,9 +20,9 @@ NULL = "null"
 # Alerts of a host's services are silenced while the host is down (HostDown names the host).
 HOST_SCOPED = "HostDown"
 GROUP_BY = ["stack", "component", "alertname"]
-# Per severity: critical at once, reminders hourly, resolutions within a minute; warnings batched.
-TIMING = {"critical": {"group_wait": "5s", "group_interval": "1m", "repeat_interval": "1h"},
-          "warning": {"group_wait": "30s", "group_interval": "2m", "repeat_interval": "4h"}}
+# Per severity: critical at once, news and resolutions within 30 s, reminders hourly; warnings batched.
+TIMING = {severity: {"group_wait": wait, "group_interval": f"{GROUP_INTERVAL_S[severity]}s", "repeat_interval": repeat}
+          for severity, wait, repeat in (("critical", "5s", "1h"), ("warning", "30s", "4h"))}
 
 
 def secret_names(settings: Settings) -> list[str]:
@@ -110,6 +110,8 @@ def render_alertmanager(settings: Settings, alerts: Sequence[Alert] = ()) -> str
          "target_matchers": ['alertname="RouterPrimaryBackendDown"'], "equal": ["stack"]},
         {"source_matchers": ['alertname="RedisNoMaster"'], "target_matchers": ['alertname="RouterRedisBackendDown"'],
          "equal": ["stack"]},
+        {"source_matchers": ['alertname="GaleraNoWritableNode"'],
+         "target_matchers": ['alertname="RouterMariadbBackendDown"'], "equal": ["stack"]},
         # A critical alert silences the warnings of the same component.
         {"source_matchers": ['severity="critical"'], "target_matchers": ['severity="warning"'],
          "equal": ["stack", "component", "host"]},

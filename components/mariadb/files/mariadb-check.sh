@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# platform-mariadb-check: the router's health check of this MariaDB node, one HTTP exchange per
+# connection (platform-mariadb-check.socket, Accept=yes). 200 only when the node can take writes:
+# with Galera, ready, Synced (state 4) and in the Primary component; always, not read-only.
+# It asks MariaDB over the local socket as the unix_socket user platform-mariadb-check (no
+# privileges: SHOW only). GALERA (0/1) comes from /etc/default/platform-mariadb-check.
+set -euo pipefail
+
+SOCKET=${SOCKET:-/run/mysqld/mysqld.sock}
+GALERA=${GALERA:-0}
+
+reply() {
+  local code=$1 text=$2 body=$3
+  printf 'HTTP/1.1 %s %s\r\nContent-Type: text/plain\r\nConnection: close\r\nContent-Length: %s\r\n\r\n%s' \
+    "$code" "$text" "$(( ${#body} + 1 ))" "$body"
+  printf '\n'
+}
+
+# The request (its first line is enough); bounded so that a silent client does not hold us.
+read -r -t 2 _ || true
+
+if ! status=$(timeout 3 mariadb --protocol=socket -S "$SOCKET" -N -B -e \
+    "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state', 'wsrep_cluster_status'); SHOW GLOBAL VARIABLES LIKE 'read_only'" 2>&1); then
+  reply 503 "Service Unavailable" "mariadb: ${status//$'\n'/ }"
+  exit 0
+fi
+value() { awk -v k="$1" 'tolower($1) == k {print $2}' <<<"$status"; }
+summary="read_only=$(value read_only)"
+ok=1
+[ "$(value read_only)" = OFF ] || ok=0
+if [ "$GALERA" = 1 ]; then
+  summary="$summary wsrep_ready=$(value wsrep_ready) wsrep_local_state=$(value wsrep_local_state) wsrep_cluster_status=$(value wsrep_cluster_status)"
+  [ "$(value wsrep_ready)" = ON ] || ok=0
+  [ "$(value wsrep_local_state)" = 4 ] || ok=0
+  [ "$(value wsrep_cluster_status)" = Primary ] || ok=0
+fi
+if [ "$ok" = 1 ]; then
+  reply 200 OK "writable: $summary"
+else
+  reply 503 "Service Unavailable" "not writable: $summary"
+fi

@@ -1,0 +1,75 @@
+"""The MariaDB cluster's steps, computed from settings (pure; component.py registers them).
+
+    <db>-mariadb            packages, TLS, server configuration, health check, the database and
+                            users; after the host's baseline and the previous data node's step
+                            (the first bootstraps Galera, the others join it; later changes
+                            restart one node at a time)
+    <witness>-garbd         the Galera arbitrator; after the first data node's step
+    <db>-mariadb-exporter   prometheus-mysqld-exporter; after the host's mariadb step
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from components.baseline.plan import ready_step
+from components.contract import Contract
+from components.mariadb import names as n
+from components.mariadb import render
+from components.plan import FileValue, Password, Plan, SecretValue, Step, host_tls, placeholder
+from components.settings import Host, Settings
+
+HOST_DIR = Path(__file__).parent / "host"
+FILES_DIR = Path(__file__).parent / "files"
+
+
+def _tls(host: Host) -> tuple[dict[str, FileValue], dict[str, SecretValue]]:
+    files, secrets = host_tls(host, "ca.crt", "host.crt", n.SECRET_TLS_KEY)
+    files["host.key"] = placeholder(n.SECRET_TLS_KEY) + "\n"
+    return files, secrets
+
+
+def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
+    if not settings.mariadb.enabled:
+        return Plan()
+    data = n.data_hosts(settings)
+    app, exporter = Password(n.PASSWORD_APP), Password(n.PASSWORD_EXPORTER)
+    galera = "1" if n.galera(settings) else "0"
+    server_steps: list[Step] = []
+    for h in data:
+        tls_files, tls_secrets = _tls(h)
+        server_steps.append(Step(
+            name=f"{h.name}-mariadb", host=h, script=HOST_DIR / "mariadb.sh",
+            files={
+                "90-platform.cnf": render.render_server_cnf(settings, h),
+                "users.sql": render.render_users_sql(),
+                "mariadb-check": (FILES_DIR / "mariadb-check.sh").read_text(),
+                "check.default": render.render_check_defaults(settings),
+                **render.render_check_units(h),
+                **tls_files,
+            },
+            secrets={n.SECRET_APP: app, n.SECRET_EXPORTER: exporter, **tls_secrets},
+            params={"GALERA": galera, "BOOTSTRAP": "1" if h == n.bootstrap_host(settings) else "0",
+                    "PEERS": " ".join(p.private_ip for p in data if p != h),
+                    "MEMBERS": str(len(n.members(settings))), "CHECK_PORT": str(n.CHECK_PORT)},
+            after=(ready_step(h), *(s.name for s in server_steps[-1:])),
+        ))
+    steps = list(server_steps)
+    arb = n.arbitrator_host(settings)
+    if arb is not None:
+        tls_files, tls_secrets = _tls(arb)
+        steps.append(Step(
+            name=f"{arb.name}-garbd", host=arb, script=HOST_DIR / "arbitrator.sh",
+            files={"garb.default": render.render_garb_defaults(settings),
+                   "garb-dropin.conf": render.render_garb_dropin(), **tls_files},
+            secrets=tls_secrets, after=(ready_step(arb), server_steps[0].name),
+        ))
+    for h in data:
+        steps.append(Step(
+            name=f"{h.name}-mariadb-exporter", host=h, script=HOST_DIR / "exporter.sh",
+            files={"exporter.default": render.render_exporter_defaults(h),
+                   "exporter.cnf": render.render_exporter_cnf()},
+            secrets={n.SECRET_EXPORTER: exporter}, after=(f"{h.name}-mariadb",),
+        ))
+    return Plan(steps=tuple(steps), passwords=(n.PASSWORD_APP, n.PASSWORD_EXPORTER))

@@ -1,0 +1,18 @@
+"""MariaDB's renderers (pure): server and arbitrator configuration, the health check, the exporter,
+users, backups and the router's listener."""
+
+from components.mariadb.render.router import router_section
+from components.mariadb.render.server import render_garb_defaults, render_garb_dropin, render_server_cnf
+from components.mariadb.render.services import (
+    render_check_defaults,
+    render_check_units,
+    render_exporter_cnf,
+    render_exporter_defaults,
+    render_users_sql,
+)
+
+__all__ = [
+    "render_check_defaults", "render_check_units",
+    "render_exporter_cnf", "render_exporter_defaults", "render_garb_defaults", "render_garb_dropin",
+    "render_server_cnf", "render_users_sql", "router_section",
+]
