@@ -149,7 +149,7 @@ def _parse_postgres(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> Post
     ))
     version = r.integer("postgres.version", p.get("version"), 15, lo=15, hi=15)
     ttl = r.integer("postgres.ttl", p.get("ttl"), 20, lo=20, hi=300)
-    loop_wait = r.integer("postgres.loopWait", p.get("loopWait"), 8, lo=1, hi=60)
+    loop_wait = r.integer("postgres.loopWait", p.get("loopWait"), 10, lo=1, hi=60)
     retry_timeout = r.integer("postgres.retryTimeout", p.get("retryTimeout"), 5, lo=3, hi=120)
     if loop_wait + 2 * retry_timeout > ttl:
         r.problem("postgres.ttl", f"loopWait ({loop_wait}) + 2 * retryTimeout ({retry_timeout}) must "

@@ -58,7 +58,7 @@ def test_timing_profile_and_synchronous_mode() -> None:
         s = settings(stack)
         cfg = yaml.safe_load(render.render_patroni(s, s.hosts["postgres"][0]))
         dcs = cfg["bootstrap"]["dcs"]
-        assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (20, 8, 5)
+        assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (20, 10, 5)
         assert dcs["primary_start_timeout"] == 10
         assert dcs["synchronous_mode"] is sync and dcs["synchronous_mode_strict"] is False
         assert dcs["failsafe_mode"] is True

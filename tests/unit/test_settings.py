@@ -126,7 +126,7 @@ def test_witness_must_exist_and_not_be_a_database_vm() -> None:
 
 def test_patroni_timing_profile_rule() -> None:
     ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "ttl": 20, "retryTimeout": 7}))
-    assert any(p.startswith("platform:postgres.ttl: loopWait (8) + 2 * retryTimeout (7) must not exceed")
+    assert any(p.startswith("platform:postgres.ttl: loopWait (10) + 2 * retryTimeout (7) must not exceed")
                for p in ps)
     ps = problems(config("prod-ha", postgres={"etcdWitness": "mon-1", "ttl": 10}))
     assert "platform:postgres.ttl: got 10; allowed: 20 to 300" in ps
