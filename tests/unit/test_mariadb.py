@@ -180,3 +180,35 @@ def test_users_sql_runs_twice_and_grants_what_the_exporter_needs(mariadb: str) -
     assert "REQUIRE SSL" in app
     assert sql(mariadb, f"SHOW CREATE USER '{n.CHECK_USER}'@'localhost'").stdout.count("unix_socket") == 1
     assert n.DATABASE in sql(mariadb, "SHOW DATABASES").stdout.split()
+
+
+def test_health_check_over_tcp_reads_the_whole_request(mariadb: str) -> None:
+    # As systemd's Accept=yes runs it: the connection is stdin and stdout. HAProxy sends headers
+    # after the request line; answering and closing with them unread made the kernel reset the
+    # connection, and HAProxy marked every node down ("Connection reset by peer", on the lab).
+    import socket
+    import threading
+
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+
+    def serve() -> None:
+        c, _ = srv.accept()
+        with c:
+            subprocess.run([str(FILES_DIR / "mariadb-check.sh")], stdin=c.fileno(), stdout=c.fileno(), timeout=20,
+                           env={**os.environ, "SOCKET": mariadb, "GALERA": "0"})
+
+    t = threading.Thread(target=serve)
+    t.start()
+    try:
+        with socket.create_connection(srv.getsockname(), timeout=10) as cl:
+            cl.sendall(b"GET / HTTP/1.0\r\nUser-Agent: HAProxy\r\nAccept: */*\r\n\r\n")
+            time.sleep(0.5)  # the answer and the close are there before we read
+            data = b""
+            while chunk := cl.recv(4096):
+                data += chunk
+    finally:
+        t.join(timeout=30)
+        srv.close()
+    assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"writable: read_only=OFF\n")

@@ -16,8 +16,14 @@ reply() {
   printf '\n'
 }
 
-# The request (its first line is enough); bounded so that a silent client does not hold us.
-read -r -t 2 _ || true
+# Read the whole request (up to its blank line; bounded so that a silent client does not hold us):
+# closing with unread bytes makes the kernel reset the connection, and HAProxy then reports
+# "Connection reset by peer" instead of reading the answer (seen on the lab).
+for _ in $(seq 1 64); do
+  IFS= read -r -t 2 line || break
+  line=${line%$'\r'}
+  [ -n "$line" ] || break
+done
 
 if ! status=$(timeout 3 mariadb --protocol=socket -S "$SOCKET" -N -B -e \
     "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', 'wsrep_local_state', 'wsrep_cluster_status'); SHOW GLOBAL VARIABLES LIKE 'read_only'" 2>&1); then
