@@ -15,7 +15,7 @@ from scripts.drills.common import REGISTRY
 
 DRILLS: dict[str, Callable[..., dict[str, Any]]] = REGISTRY  # type: ignore[assignment]
 
-for _module in ("postgres", "redis", "monitoring", "platform"):
+for _module in ("postgres", "redis", "mariadb", "monitoring", "platform"):
     try:
         importlib.import_module(f"scripts.drills.{_module}")
     except ModuleNotFoundError as _e:

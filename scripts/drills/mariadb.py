@@ -1,0 +1,221 @@
+"""MariaDB drills on the lab (issue 15): mariadb-node-death.
+
+Run with `scripts/drill NAME --stack lab [--runs N]`. The client runs on this machine (an admin
+source of the router's `mariadb_rw` listener) with PyMySQL over TLS as Mautic: a writer inserts one
+row every 100 ms with its own connection (reconnecting after any error) while a load thread commits
+50-row transactions. Acknowledged write: the INSERT's COMMIT returned. After the run every
+acknowledged row must be in the table, read through the router from whichever node serves then.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from scripts.drills import alerts
+from scripts.drills.common import DrillError, Expect, Lab, drill, log
+
+WRITE_INTERVAL = 0.1
+TARGET_SECONDS = 15.0
+RECOVERY_TIMEOUT = 90.0
+REJOIN_TIMEOUT = 300.0
+TABLE = "platform_drill_writes"
+
+
+@dataclass
+class Writes:
+    attempts: list[tuple[float, bool, str]] = field(default_factory=list)  # (time, ok, error)
+    acked: set[int] = field(default_factory=set)
+
+    def recovery(self, fault: float) -> float | None:
+        """Seconds from the fault to the first success after the first failure since it (0 when
+        no write failed), None if none succeeded again."""
+        after = [a for a in self.attempts if a[0] >= fault]
+        first_fail = next((i for i, a in enumerate(after) if not a[1]), None)
+        if first_fail is None:
+            return 0.0 if after else None
+        ok = next((a for a in after[first_fail:] if a[1]), None)
+        return round(ok[0] - fault, 2) if ok else None
+
+
+class Client:
+    """Connections through the router as Mautic (TLS, CA from a database VM)."""
+
+    def __init__(self, lab: Lab) -> None:
+        cred = lab.outputs.get("mariadbMautic") or {}
+        if not cred.get("password"):
+            raise DrillError("no mariadbMautic credentials in the stack outputs")
+        self.cred = cred
+        host, port = (lab.outputs.get("mariadbRouter") or "").rsplit(":", 1)
+        self.host, self.port = host, int(port)
+        from components.mariadb import names as n
+
+        ca = lab.sudo(n.data_hosts(lab.settings)[0], f"cat {n.TLS_DIR}/ca.crt").stdout
+        if "BEGIN CERTIFICATE" not in ca:
+            raise DrillError("could not read the platform CA from a database VM")
+        self._ca = tempfile.NamedTemporaryFile("w", suffix=".pem")  # noqa: SIM115 - lives as long as the client
+        self._ca.write(ca)
+        self._ca.flush()
+
+    def connect(self, timeout: float = 2.0) -> Any:
+        import pymysql
+
+        return pymysql.connect(host=self.host, port=self.port, user=self.cred["user"],
+                               password=self.cred["password"], database=self.cred["database"],
+                               connect_timeout=timeout, read_timeout=timeout, write_timeout=timeout,
+                               autocommit=True, ssl={"ca": self._ca.name, "check_hostname": False})
+
+    def query(self, sql: str, args: Any = None) -> list[Any]:
+        conn = self.connect(timeout=5)
+        try:
+            with conn.cursor() as cur:
+                cur.execute(sql, args)
+                return list(cur.fetchall())
+        finally:
+            conn.close()
+
+    def close(self) -> None:
+        self._ca.close()
+
+
+def _writer(client: Client, run: str, stop: threading.Event, out: Writes) -> None:
+    conn = None
+    seq = 0
+    while not stop.is_set():
+        seq += 1
+        t = time.time()
+        try:
+            if conn is None:
+                conn = client.connect()
+            with conn.cursor() as cur:
+                cur.execute(f"INSERT INTO {TABLE} (run, seq) VALUES (%s, %s)", (run, seq))
+            out.acked.add(seq)
+            out.attempts.append((t, True, ""))
+        except Exception as e:  # noqa: BLE001 - every failure is an outcome to count
+            out.attempts.append((t, False, f"{type(e).__name__}: {str(e)[:120]}"))
+            try:
+                if conn is not None:
+                    conn.close()
+            except Exception:  # noqa: BLE001
+                pass
+            conn = None
+        stop.wait(max(0.0, WRITE_INTERVAL - (time.time() - t)))
+    if conn is not None:
+        conn.close()
+
+
+def _load(client: Client, run: str, stop: threading.Event, counts: dict[str, int]) -> None:
+    conn = None
+    while not stop.is_set():
+        try:
+            if conn is None:
+                conn = client.connect()
+            conn.begin()
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {TABLE} (run, seq) VALUES (%s, %s)",
+                                [(f"{run}-load", -i) for i in range(1, 51)])
+            conn.commit()
+            counts["committed"] = counts.get("committed", 0) + 1
+        except Exception:  # noqa: BLE001
+            counts["aborted"] = counts.get("aborted", 0) + 1
+            conn = None
+            stop.wait(0.2)
+
+
+def writer_node(client: Client) -> str | None:
+    try:
+        return str(client.query("SELECT @@hostname")[0][0])
+    except Exception:  # noqa: BLE001
+        return None
+
+
+def cluster_state(lab: Lab, host: Any) -> dict[str, str]:
+    from components.mariadb.checks import status
+
+    st, _ = status(lab.ctx, host)
+    return st
+
+
+@drill("mariadb-node-death", Expect("HostDown", critical=True, await_resolution=True))
+def node_death(lab: Lab) -> dict[str, Any]:
+    """The VM of the node the router writes to dies (SIGKILL of the lab host) while a client writes
+    through the router every 100 ms and a load commits 50-row transactions; seconds until writes
+    succeed again, acknowledged writes missing afterwards, seconds until the node is Synced again."""
+    from components.mariadb import names as n
+    from scripts.lablib.api import host_pid, start, stop
+    from scripts.lablib.inventory import find_host
+
+    if not n.galera(lab.settings):
+        raise DrillError("needs Galera (two or more database VMs)")
+    client = Client(lab)
+    run = f"death-{uuid.uuid4().hex[:8]}"
+    res: dict[str, Any] = {"run_id": run}
+    try:
+        client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                     "run VARCHAR(32) NOT NULL, seq INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3), "
+                     "KEY (run)) ENGINE=InnoDB")
+        victim = writer_node(client)
+        if victim not in {h.name for h in n.data_hosts(lab.settings)}:
+            raise DrillError(f"the router's writer is {victim!r}, not a database VM")
+        res["killed"] = victim
+        writes, stop_ev = Writes(), threading.Event()
+        load_counts: dict[str, int] = {}
+        threads = [threading.Thread(target=_writer, args=(client, run, stop_ev, writes), daemon=True),
+                   threading.Thread(target=_load, args=(client, run, stop_ev, load_counts), daemon=True)]
+        for t in threads:
+            t.start()
+        deadline = time.time() + 20
+        while time.time() < deadline and len(writes.acked) < 10:
+            time.sleep(0.1)
+        if len(writes.acked) < 10:
+            raise DrillError(f"writes through the router do not succeed before the fault: {writes.attempts[-3:]}")
+        log(f"mariadb-node-death: killing {victim} (the router's writer)")
+        fault = time.time()
+        alerts.mark_fault()
+        stop(victim)
+        deadline = fault + RECOVERY_TIMEOUT
+        while time.time() < deadline and writes.recovery(fault) in (None, 0.0):
+            time.sleep(0.2)
+        time.sleep(2)  # writes go on against the surviving node
+        stop_ev.set()
+        for t in threads:
+            t.join(timeout=15)
+        res["seconds"] = writes.recovery(fault)
+        res["new_writer"] = writer_node(client)
+        res["errors_seen"] = sorted({a[2].split(":")[0] for a in writes.attempts if not a[1]})[:5]
+        res["load"] = load_counts
+        alerts.hold_until_paged()  # a dead VM stays dead until someone is paged
+        log(f"mariadb-node-death: starting {victim} again")
+        if host_pid(victim) is None:
+            start(find_host(victim))
+        alerts.mark_recovered()
+        present = {int(r[0]) for r in client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (run,))}
+        lost = sorted(writes.acked - present)
+        res.update({"acked": len(writes.acked), "acked_lost": len(lost), "lost_ids": lost[:20]})
+        members = len(n.members(lab.settings))
+        t0 = time.time()
+        synced = False
+        while time.time() - t0 < REJOIN_TIMEOUT:
+            try:
+                st = cluster_state(lab, find_host(victim))
+            except Exception:  # noqa: BLE001 - booting
+                st = {}
+            if st.get("wsrep_local_state") == "4" and st.get("wsrep_cluster_size") == str(members):
+                synced = True
+                break
+            time.sleep(2)
+        res["rejoin_seconds"] = round(time.time() - t0, 1) if synced else None
+        res["target_seconds"] = TARGET_SECONDS
+        res["passed"] = bool(res["seconds"] is not None and res["seconds"] <= TARGET_SECONDS
+                             and res["acked_lost"] == 0 and synced and res["new_writer"] not in (None, victim))
+    finally:
+        try:
+            client.query(f"DELETE FROM {TABLE} WHERE run IN (%s, %s)", (run, f"{run}-load"))
+        except Exception:  # noqa: BLE001 - the lab may be mid-recovery; rows of a run are harmless
+            pass
+        client.close()
+    return res
