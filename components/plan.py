@@ -67,10 +67,14 @@ def s3_credentials() -> dict[str, SecretValue]:
     return {SECRET_S3_ACCESS: ConfigSecret("s3AccessKey"), SECRET_S3_SECRET: ConfigSecret("s3SecretKey")}
 
 
-def host_tls(host: Host, ca_file: str, cert_file: str, key_secret: str
+def host_tls(host: Host, ca_file: str, cert_file: str, key_secret: str, key_file: str | None = None
              ) -> tuple[dict[str, FileValue], dict[str, SecretValue]]:
-    """A host's TLS material as a step's files (CA, certificate) and secret (its private key)."""
-    return {ca_file: CaCert(), cert_file: HostCert(host.name)}, {key_secret: HostKey(host.name)}
+    """A host's TLS material as a step's files (CA, certificate) and secret (its private key);
+    with `key_file`, also a file holding just the key (its placeholder, substituted on the host)."""
+    files: dict[str, FileValue] = {ca_file: CaCert(), cert_file: HostCert(host.name)}
+    if key_file:
+        files[key_file] = placeholder(key_secret) + "\n"
+    return files, {key_secret: HostKey(host.name)}
 
 
 def bucket_ref(key: str) -> str:

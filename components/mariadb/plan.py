@@ -17,7 +17,7 @@ from components.baseline.plan import ready_step
 from components.contract import Contract
 from components.mariadb import names as n
 from components.mariadb import render
-from components.plan import FileValue, Password, Plan, SecretValue, Step, host_tls, placeholder
+from components.plan import FileValue, Password, Plan, SecretValue, Step, host_tls
 from components.settings import Host, Settings
 
 HOST_DIR = Path(__file__).parent / "host"
@@ -25,9 +25,7 @@ FILES_DIR = Path(__file__).parent / "files"
 
 
 def _tls(host: Host) -> tuple[dict[str, FileValue], dict[str, SecretValue]]:
-    files, secrets = host_tls(host, "ca.crt", "host.crt", n.SECRET_TLS_KEY)
-    files["host.key"] = placeholder(n.SECRET_TLS_KEY) + "\n"
-    return files, secrets
+    return host_tls(host, "ca.crt", "host.crt", n.SECRET_TLS_KEY, key_file="host.key")
 
 
 def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:

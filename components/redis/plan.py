@@ -61,9 +61,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
     def tls(host: Host) -> tuple[dict[str, FileValue], dict[str, SecretValue]]:
         if not r.tls:
             return {}, {}
-        files, secrets = host_tls(host, "tls-ca.crt", "tls-redis.crt", SECRET_TLS_KEY)
-        files["tls-redis.key"] = placeholder(SECRET_TLS_KEY) + "\n"
-        return files, secrets
+        return host_tls(host, "tls-ca.crt", "tls-redis.crt", SECRET_TLS_KEY, key_file="tls-redis.key")
 
     tls_flag = "1" if r.tls else "0"
     data = render.data_hosts(settings)
