@@ -86,11 +86,15 @@ class Alert:
         return f"alert-{self.name.lower()}"
 
 
+STARTTLS_PROTOCOLS = ("postgres", "mysql")  # what files/tls-probe.sh speaks (openssl s_client -starttls)
+
+
 @dataclass(frozen=True)
 class TlsProbe:
     """A TLS endpoint whose certificate monitoring watches. `starttls`: None for TLS from the first
-    byte (blackbox exporter), "postgres" for PostgreSQL's SSLRequest (PostgreSQL, PgBouncer;
-    probed with `openssl s_client -starttls postgres`). `client_cert`: the endpoint requires one."""
+    byte (blackbox exporter), else the protocol whose own upgrade comes first (STARTTLS_PROTOCOLS:
+    "postgres" for PostgreSQL and PgBouncer, "mysql" for MariaDB; probed with `openssl s_client
+    -starttls <protocol>`). `client_cert`: the endpoint requires one."""
 
     service: str
     host: Host

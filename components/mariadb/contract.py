@@ -4,7 +4,7 @@ held from unattended upgrades, the router's `mariadb_rw` listener and its verify
 
 from __future__ import annotations
 
-from components.contract import Contract, RouterListener, scrape_job
+from components.contract import Contract, RouterListener, TlsProbe, scrape_job
 from components.firewall import ServicePort
 from components.mariadb import alerts, render
 from components.mariadb import names as n
@@ -15,8 +15,9 @@ def ports(settings: Settings) -> list[ServicePort]:
     if not settings.mariadb.enabled:
         return []
     out = [
-        # Clients only through the router (and K3s pods, where the router runs).
-        ServicePort("mariadb", n.MARIADB_PORT, ("mariadb",), ("router", "k3s")),
+        # Clients only through the router (and K3s pods, where the router runs); monitoring probes
+        # its certificate (STARTTLS).
+        ServicePort("mariadb", n.MARIADB_PORT, ("mariadb",), ("router", "k3s", "monitoring")),
         # The router's health check; a joining node asks its peers' too.
         ServicePort("mariadb-check", n.CHECK_PORT, ("mariadb",), ("router", "mariadb")),
         ServicePort("mysqld-exporter", n.EXPORTER_PORT, ("mariadb",), ("monitoring",)),
@@ -46,4 +47,5 @@ def contract(settings: Settings) -> Contract:
         router_listeners=(RouterListener(render.router_section(settings)),),
         checks="components.mariadb.checks",
         alerts=alerts.alerts(settings),
+        tls_probes=tuple(TlsProbe("mariadb", h, n.MARIADB_PORT, starttls="mysql") for h in data),
     )

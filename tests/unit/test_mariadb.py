@@ -80,7 +80,9 @@ def test_firewall_matrix() -> None:
     edge = [h.private_ip + "/32" for h in s.hosts["edge"]]
     db = sorted(h.private_ip + "/32" for h in s.hosts["postgres"])
     members = sorted(db + [s.hosts.by_name(s.postgres.etcd_witness or "").private_ip + "/32"])
-    assert list(by[("mariadb", "db-1")].sources) == sorted(edge)  # the router only (no K3s in the lab)
+    mon = s.hosts["monitoring"][0].private_ip + "/32"
+    # The router (no K3s in the lab) and monitoring's certificate probe.
+    assert list(by[("mariadb", "db-1")].sources) == sorted([*edge, mon])
     assert list(by[("galera", "mon-1")].sources) == members and list(by[("galera", "db-2")].sources) == members
     assert list(by[("galera-sst", "db-1")].sources) == db and ("galera-sst", "mon-1") not in by
     assert list(by[("mysqld-exporter", "db-1")].sources) == [s.hosts["monitoring"][0].private_ip + "/32"]
@@ -212,3 +214,66 @@ def test_health_check_over_tcp_reads_the_whole_request(mariadb: str) -> None:
         t.join(timeout=30)
         srv.close()
     assert data.startswith(b"HTTP/1.1 200 OK\r\n") and data.endswith(b"writable: read_only=OFF\n")
+
+
+def _ca_and_cert(d: Path, cn: str) -> None:
+    """A throwaway CA (ca.crt) and a server certificate for 127.0.0.1 (host.crt, host.key) in `d`."""
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, capture_output=True, check=True, timeout=60)
+
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+         "-out", "ca.crt", "-days", "2", "-subj", f"/CN={cn} CA")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "host.key",
+         "-out", "host.csr", "-subj", "/CN=db-test")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    ossl("x509", "-req", "-in", "host.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+         "-out", "host.crt", "-days", "1", "-extfile", "ext.cnf")
+
+
+def test_starttls_probe_reads_mariadbs_certificate() -> None:
+    # components/monitoring/files/tls-probe.sh with protocol `mysql` against a real MariaDB serving
+    # TLS on loopback: a verified handshake with the right CA, a failed one with another CA.
+    if not HAS_MARIADB or shutil.which("openssl") is None:
+        pytest.skip("needs mariadb-server-core, mariadb-client-core, openssl and root")
+    import socket
+
+    base = Path(tempfile.mkdtemp(prefix="platform-mariadb-tls-"))
+    try:
+        _ca_and_cert(base, "platform")
+        other = base / "other"
+        other.mkdir()
+        _ca_and_cert(other, "stranger")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        p = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={base}/data"],
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr[-800:]
+        proc = subprocess.Popen([MARIADBD, "--no-defaults", "--user=root", f"--datadir={base}/data",
+                                 f"--socket={base}/sock", "--bind-address=127.0.0.1", f"--port={port}",
+                                 f"--pid-file={base}/pid", f"--log-error={base}/err.log",
+                                 "--innodb-buffer-pool-size=32M", f"--ssl-ca={base}/ca.crt",
+                                 f"--ssl-cert={base}/host.crt", f"--ssl-key={base}/host.key"])
+        try:
+            deadline = time.time() + 60
+            while time.time() < deadline and sql(f"{base}/sock", "SELECT 1").returncode != 0:
+                time.sleep(0.2)
+            probe = Path(__file__).resolve().parents[2] / "components/monitoring/files/tls-probe.sh"
+            (base / "targets").write_text(f"mariadb db-test 127.0.0.1:{port} mysql\n")
+            out = {}
+            for name, ca in (("right", base / "ca.crt"), ("wrong", other / "ca.crt")):
+                text_dir = base / f"textfile-{name}"
+                r = subprocess.run(["bash", str(probe)], capture_output=True, text=True, timeout=60,
+                                   env={**os.environ, "TARGETS": str(base / "targets"), "CA": str(ca),
+                                        "TEXTFILE_DIR": str(text_dir)})
+                assert r.returncode == 0, r.stderr
+                out[name] = (text_dir / "platform_tls_probe.prom").read_text()
+            assert 'platform_tls_probe_success{service="mariadb",host="db-test",' in out["right"]
+            assert re.search(r'platform_tls_probe_success\{[^}]*\} 1\n', out["right"]), out["right"]
+            assert "platform_tls_cert_not_after_seconds{" in out["right"]
+            assert re.search(r'platform_tls_probe_success\{[^}]*\} 0\n', out["wrong"]), out["wrong"]
+        finally:
+            proc.terminate()
+            proc.wait(timeout=60)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

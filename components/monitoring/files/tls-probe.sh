@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Rendered by the platform program (components/monitoring/files/tls-probe.sh): the certificates of
-# the endpoints that speak TLS only after a PostgreSQL SSLRequest (PostgreSQL, PgBouncer), which the
-# blackbox exporter cannot send. For each `service host address` of the targets file: a verified
-# handshake (the platform CA) with `openssl s_client -starttls postgres`, and the certificate's
-# notAfter, as node_exporter textfile metrics.
+# the endpoints that speak TLS only after a protocol's own upgrade request (PostgreSQL and PgBouncer:
+# SSLRequest; MariaDB: the SSL flag of its handshake), which the blackbox exporter cannot send. For
+# each `service host address protocol` of the targets file: a verified handshake (the platform CA)
+# with `openssl s_client -starttls <protocol>`, and the certificate's notAfter, as node_exporter
+# textfile metrics.
 set -euo pipefail
 TARGETS=${TARGETS:-/etc/prometheus/tls-probe.targets}
 CA=${CA:-/etc/prometheus/tls/ca.crt}
@@ -16,10 +17,10 @@ trap 'rm -f "$out"' EXIT
   echo "# HELP platform_tls_cert_not_after_seconds notAfter of the certificate the endpoint serves."
   echo "# TYPE platform_tls_cert_not_after_seconds gauge"
 } >"$out"
-while read -r service host address; do
+while read -r service host address protocol; do
   [ -n "$service" ] || continue
   labels="service=\"$service\",host=\"$host\",target=\"$address\""
-  cert=$(timeout 10 openssl s_client -starttls postgres -connect "$address" -CAfile "$CA" -verify_return_error \
+  cert=$(timeout 10 openssl s_client -starttls "${protocol:-postgres}" -connect "$address" -CAfile "$CA" -verify_return_error \
     </dev/null 2>/dev/null | openssl x509 -noout -enddate 2>/dev/null || true)
   if [ -n "$cert" ]; then
     not_after=$(date -u -d "${cert#notAfter=}" +%s)

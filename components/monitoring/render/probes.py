@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import yaml
 
-from components.contract import TlsProbe
+from components.contract import STARTTLS_PROTOCOLS, TlsProbe
 from components.monitoring import names as n
 from components.systemd import oneshot_timer
 
@@ -35,8 +35,9 @@ def render_blackbox_defaults() -> str:
 
 
 def render_starttls_targets(probes: Sequence[TlsProbe]) -> str:
-    """`service host address` per line, for files/tls-probe.sh."""
-    return "".join(f"{p.service} {p.host.name} {p.address()}\n" for p in probes if p.starttls == "postgres")
+    """`service host address protocol` per line, for files/tls-probe.sh."""
+    return "".join(f"{p.service} {p.host.name} {p.address()} {p.starttls}\n" for p in probes
+                   if p.starttls in STARTTLS_PROTOCOLS)
 
 
 def render_probe_units() -> dict[str, str]:
