@@ -5,8 +5,16 @@ status strings become numbers: wsrep_cluster_status Primary = 1, wsrep_ready ON 
 from __future__ import annotations
 
 from components.contract import Alert
+from components.cron import max_interval_seconds
 from components.mariadb import names as n
 from components.settings import Settings
+
+BACKUP_GRACE_SECONDS = 1800  # a backup may take this long beyond its schedule before we call it late
+
+
+def backup_max_age_seconds(settings: Settings) -> int:
+    m = settings.mariadb
+    return max_interval_seconds(m.full_schedule, m.incremental_schedule) + BACKUP_GRACE_SECONDS
 
 JOB = 'job="mysqld_exporter"'
 # A node that can take writes: Synced (local state 4) in the Primary component.
@@ -29,6 +37,13 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
               "MariaDB on {{ $labels.host }} uses {{ $value | humanizePercentage }} of its connections",
               "New connections are refused once max_connections is reached (mariadb.maxConnections): find the "
               "client that holds them (`SHOW PROCESSLIST`) before raising the limit."),
+        Alert("MariadbBackupTooOld",
+              f"time() - max(platform_mariadb_backup_last_success_timestamp_seconds{{cluster=\"{c}\"}}) "
+              f"> {backup_max_age_seconds(settings)}", "5m", "warning",
+              f"The newest MariaDB backup of {c} is older than its schedule",
+              "No full or incremental mariadb-backup reached the bucket within the longest gap of "
+              "mariadb.backup.* plus 30 minutes: `journalctl -u 'platform-mariadb-backup-*'` on the "
+              "designated node (the first database VM whose health check answers)."),
     ]
     if n.galera(settings):
         members = len(n.members(settings))

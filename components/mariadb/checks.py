@@ -159,3 +159,42 @@ def firewall(ctx: Context) -> list[Row]:
         rows.append(Row(PASS if answered and refused else FAIL, f"{h.name}:{n.MARIADB_PORT}",
                         f"{routers[0].name}: {a[:60]}; {denied[0].name}: {d[:60]}"))
     return rows
+
+
+def _list_backups(ctx: Context, host: Host) -> tuple[int, list[tuple[str, int, str]], str]:
+    from components.mariadb.render.backup import S3CFG
+
+    url = f"s3://{ctx.settings.s3.buckets.backups}/{n.backup_prefix(ctx.settings)}"
+    p = ctx.sudo(host, f"s3cmd -c {S3CFG} ls --recursive {url}", timeout=60)
+    objs = []
+    for ln in p.stdout.splitlines():
+        parts = ln.split()
+        if len(parts) >= 4 and parts[3].endswith(".xb.gz") and parts[2].isdigit():
+            objs.append((parts[3], int(parts[2]), f"{parts[0]} {parts[1]}"))
+    return p.returncode, sorted(objs, key=lambda o: o[0].rsplit("/", 1)[-1]), p.stderr
+
+
+@check(GROUP, "backup: a full mariadb-backup in the backup bucket")
+def latest_backup(ctx: Context) -> list[Row]:
+    if not ctx.settings.mariadb.enabled:
+        return [Row(SKIP, "-", "mariadb.enabled is false")]
+    data = n.data_hosts(ctx.settings)
+    host = data[0]
+    rc, objs, err = _list_backups(ctx, host)
+    if rc != 0:
+        return [Row(FAIL, host.name, f"s3cmd ls failed: {first_line(err)}")]
+    note = ""
+    if not any(o[0].endswith("-full.xb.gz") for o in objs):
+        # None yet (the daily timer has not fired on a fresh stack): one full backup now. Every node
+        # runs it; only the designated node acts.
+        codes = [ctx.sudo(h, "systemctl start platform-mariadb-backup-full.service", timeout=900).returncode
+                 for h in data]
+        note = f" (none before: started platform-mariadb-backup-full on every node, exit {codes})"
+        rc, objs, err = _list_backups(ctx, host)
+    fulls = [o for o in objs if o[0].endswith("-full.xb.gz")]
+    if not fulls:
+        return [Row(FAIL, host.name, f"no full backup under s3://{ctx.settings.s3.buckets.backups}/"
+                                     f"{n.backup_prefix(ctx.settings)}{note}")]
+    url, size, when = fulls[-1]
+    return [Row(PASS if size > 0 else FAIL, host.name,
+                f"{'/'.join(url.rsplit('/', 2)[-2:])} {size} bytes, {when}; {len(objs)} object(s){note}")]

@@ -4,7 +4,7 @@ held from unattended upgrades, the router's `mariadb_rw` listener and its verify
 
 from __future__ import annotations
 
-from components.contract import Contract, RouterListener, TlsProbe, scrape_job
+from components.contract import BucketUse, Contract, RouterListener, TlsProbe, scrape_job
 from components.firewall import ServicePort
 from components.mariadb import alerts, render
 from components.mariadb import names as n
@@ -44,6 +44,8 @@ def contract(settings: Settings) -> Contract:
         groups={"mariadb": data, "galera": n.members(settings) if n.galera(settings) else ()},
         scrape_jobs=(scrape_job("mysqld_exporter", data, n.EXPORTER_PORT),),
         held_packages=("mariadb-", "galera-"),
+        buckets=(BucketUse("backups", n.backup_prefix(settings), "mariadb-backup chains (a full backup and its "
+                           "incrementals; the backup script deletes chains older than mariadb.backup.retentionDays)"),),
         router_listeners=(RouterListener(render.router_section(settings)),),
         checks="components.mariadb.checks",
         alerts=alerts.alerts(settings),

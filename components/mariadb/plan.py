@@ -6,6 +6,8 @@
                             restart one node at a time)
     <witness>-garbd         the Galera arbitrator; after the first data node's step
     <db>-mariadb-exporter   prometheus-mysqld-exporter; after the host's mariadb step
+    <db>-mariadb-backup     backup/restore scripts, s3cmd, the full and incremental timers; after
+                            the host's mariadb step and the backups bucket
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from components.baseline.plan import ready_step
 from components.contract import Contract
 from components.mariadb import names as n
 from components.mariadb import render
-from components.plan import FileValue, Password, Plan, SecretValue, Step, host_tls
+from components.plan import FileValue, Password, Plan, SecretValue, Step, bucket_ref, host_tls, s3_credentials
 from components.settings import Host, Settings
 
 HOST_DIR = Path(__file__).parent / "host"
@@ -69,5 +71,19 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
             files={"exporter.default": render.render_exporter_defaults(h),
                    "exporter.cnf": render.render_exporter_cnf()},
             secrets={n.SECRET_EXPORTER: exporter}, after=(f"{h.name}-mariadb",),
+        ))
+    for h in data:
+        files: dict[str, FileValue] = {
+            "s3cfg": render.render_s3cfg(settings),
+            "backup.env": render.render_backup_env(settings, h),
+            "mariadb-backup": (FILES_DIR / "mariadb-backup.sh").read_text(),
+            "mariadb-restore": (FILES_DIR / "mariadb-restore.sh").read_text(),
+            **render.render_backup_units(settings),
+        }
+        if settings.s3.ca_certificate:
+            files["s3-ca.pem"] = settings.s3.ca_certificate
+        steps.append(Step(
+            name=f"{h.name}-mariadb-backup", host=h, script=HOST_DIR / "backup.sh", files=files,
+            secrets=s3_credentials(), after=(f"{h.name}-mariadb", bucket_ref("backups")),
         ))
     return Plan(steps=tuple(steps), passwords=(n.PASSWORD_APP, n.PASSWORD_EXPORTER))

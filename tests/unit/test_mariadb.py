@@ -45,7 +45,7 @@ def test_topology_per_preset() -> None:
     # mvp: one database VM, MariaDB alone (no Galera, no arbitrator).
     assert len(n.data_hosts(mvp)) == 1 and not n.galera(mvp) and n.arbitrator_host(mvp) is None
     assert "wsrep_on" not in render.render_server_cnf(mvp, n.data_hosts(mvp)[0])
-    assert [s.name for s in plan(mvp).steps] == ["db-1-mariadb", "db-1-mariadb-exporter"]
+    assert [s.name for s in plan(mvp).steps] == ["db-1-mariadb", "db-1-mariadb-exporter", "db-1-mariadb-backup"]
     # prod-ha and the lab: Galera on both database VMs, the arbitrator on the etcd witness.
     for s in (ha, lab):
         arb = n.arbitrator_host(s)
@@ -61,6 +61,16 @@ def test_topology_per_preset() -> None:
         assert first.name in second.after  # one node at a time; the second joins the first
         assert p.step(f"{arb.name}-garbd").after[-1] == first.name
         assert first.params["MEMBERS"] == "3"
+        # Backups on every node (the script acts on the designated one), after its server and the bucket.
+        for h in n.data_hosts(s):
+            b = p.step(f"{h.name}-mariadb-backup")
+            assert b.after == (f"{h.name}-mariadb", "bucket:backups")
+            assert f"HOST_IP={h.private_ip}\n" in str(b.files["backup.env"])
+            assert "NODES='" + " ".join(x.private_ip for x in n.data_hosts(s)) + "'" in str(b.files["backup.env"])
+        units = render.render_backup_units(s)
+        incr = units["platform-mariadb-backup-incr.service"]
+        assert "ExecStart=/usr/local/lib/platform-mariadb/mariadb-backup incr" in incr
+        assert "OnCalendar=*-*-* 01:45:00" in units["platform-mariadb-backup-full.timer"]
         garb = render.render_garb_defaults(s)
         assert 'GALERA_NODES="' + " ".join(f"{h.private_ip}:4567" for h in n.data_hosts(s)) + '"' in garb
 

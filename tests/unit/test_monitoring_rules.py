@@ -394,3 +394,55 @@ def test_every_alert_has_its_runbook_in_the_readme() -> None:
     missing = [n for n, a in names.items() if f'<a id="{a.runbook_anchor()}"></a>' not in readme]
     assert missing == []
     assert all(f"(#{a.runbook_anchor()})" in readme for a in names.values())
+
+
+# --- MariaDB (Galera on db-1, db-2 + the arbitrator on mon-1: 3 members) ------------------------------
+
+
+def mysqld(metric: str, values: dict[str, str]) -> list[dict[str, str]]:
+    return [series(metric, "mysqld_exporter", h, ip, 9104, values[h]) for h, ip in DB if h in values]
+
+
+def test_galera_alerts(tmp_path: Path) -> None:
+    # db-1 is cut off at 5 min (non-Primary, not Synced, cluster seen as 1 member); db-2 keeps the
+    # Primary component with the arbitrator (2 of 3); at 10 min db-2 goes too: nobody writable.
+    s = (mysqld("mysql_up", {"db-1": "1x60", "db-2": "1x60"})
+         + mysqld("mysql_global_status_wsrep_cluster_status", {"db-1": "1x20 0x40", "db-2": "1x40 0x20"})
+         + mysqld("mysql_global_status_wsrep_local_state", {"db-1": "4x20 1x40", "db-2": "4x40 1x20"})
+         + mysqld("mysql_global_status_wsrep_cluster_size", {"db-1": "3x20 1x40", "db-2": "3x20 2x20 1x20"}))
+    crit = {"severity": "critical", "component": "mariadb"}
+    node = {**crit, "job": "mysqld_exporter", "instance": "198.18.0.11:9104", "stack": "lab", "host": "db-1"}
+    warn = {"severity": "warning", "component": "mariadb"}
+    ok(run_case("mariadb", s, [
+        expect("GaleraNonPrimary", "4m"), expect("GaleraNonPrimary", "6m", node),
+        expect("GaleraNodeNotSynced", "7m30s", {**node, "severity": "warning"}),
+        expect("GaleraMemberMissing", "7m", warn),
+        expect("GaleraNoWritableNode", "9m"), expect("GaleraNoWritableNode", "11m", crit),
+    ], tmp_path))
+
+
+def test_no_writable_node_when_every_exporter_is_gone(tmp_path: Path) -> None:
+    s = (mysqld("mysql_global_status_wsrep_cluster_status", {"db-1": "1 1 1 stale", "db-2": "1 1 1 stale"})
+         + mysqld("mysql_global_status_wsrep_local_state", {"db-1": "4 4 4 stale", "db-2": "4 4 4 stale"}))
+    ok(run_case("mariadb", s, [expect("GaleraNoWritableNode", "30s"),
+                               expect("GaleraNoWritableNode", "90s", {"severity": "critical",
+                                                                      "component": "mariadb"})], tmp_path))
+
+
+def test_mariadb_down_backup_too_old_and_router(tmp_path: Path) -> None:
+    s = (mysqld("mysql_up", {"db-1": "1 1 0x10", "db-2": "1x12"})
+         + [series("platform_mariadb_backup_last_success_timestamp_seconds", "node", "db-1", "198.18.0.11", 9100,
+                   "0x600", cluster="platform-mariadb", type="full"),
+            series("haproxy_backend_active_servers", "router", "edge-1", "198.18.0.41", 7000, "1 1 0x10",
+                   proxy="mariadb_rw")])
+    down = {"severity": "critical", "component": "mariadb", "job": "mysqld_exporter", "host": "db-1",
+            "instance": "198.18.0.11:9104", "stack": "lab"}
+    router = {"severity": "critical", "component": "mariadb", "job": "router", "host": "edge-1",
+              "instance": "198.18.0.41:7000", "stack": "lab", "proxy": "mariadb_rw"}
+    ok(run_case("mariadb", s, [
+        expect("MariadbDown", "45s"), expect("MariadbDown", "2m", down),
+        expect("RouterMariadbBackendDown", "60s", router),
+        # Hourly incrementals: 1 h + 30 min grace + 5 min pending.
+        expect("MariadbBackupTooOld", "90m"),
+        expect("MariadbBackupTooOld", "100m", {"severity": "warning", "component": "mariadb"}),
+    ], tmp_path))
