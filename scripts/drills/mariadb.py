@@ -219,3 +219,85 @@ def node_death(lab: Lab) -> dict[str, Any]:
             pass
         client.close()
     return res
+
+
+RESTORE_ROWS = 500
+SCRATCH_SOCKET = "/run/platform-mariadb-restore.sock"
+
+
+def _fingerprint_sql(table: str) -> str:
+    return (f"SELECT COUNT(*), COALESCE(BIT_XOR(CRC32(CONCAT_WS(',', id, run, seq))), 0) FROM {table} "
+            "WHERE run = '{run}'")
+
+
+@drill("mariadb-restore")
+def restore(lab: Lab) -> dict[str, Any]:
+    """Rows through the router, a backup (the designated node's chain: an incremental, or a full one
+    when it has none), then `platform-mariadb-restore` into a scratch directory on that node and a
+    scratch mariadbd on it (socket only): the drill's rows must be identical (count and checksum)."""
+    from components.mariadb import names as n
+
+    client = Client(lab)
+    run = f"restore-{uuid.uuid4().hex[:8]}"
+    res: dict[str, Any] = {"run_id": run}
+    data = n.data_hosts(lab.settings)
+    scratch = f"/var/tmp/platform-restore-{run}"
+    node = None
+    try:
+        client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                     "run VARCHAR(32) NOT NULL, seq INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3), "
+                     "KEY (run)) ENGINE=InnoDB")
+        conn = client.connect(timeout=10)
+        try:
+            with conn.cursor() as cur:
+                cur.executemany(f"INSERT INTO {TABLE} (run, seq) VALUES (%s, %s)",
+                                [(run, i) for i in range(RESTORE_ROWS)])
+        finally:
+            conn.close()
+        want = client.query(_fingerprint_sql(TABLE).replace("{run}", run))[0]
+        res["rows"] = int(want[0])
+        t0 = time.time()
+        outs = {}
+        for h in data:  # every node's timer unit; only the designated one acts
+            p = lab.sudo(h, "systemctl start platform-mariadb-backup-incr.service && "
+                            "journalctl -u platform-mariadb-backup-incr.service -n 5 --no-pager -o cat", timeout=900)
+            outs[h.name] = p.stdout.strip().splitlines()[-1:] if p.returncode == 0 else [f"exit {p.returncode}"]
+            if any("uploaded s3://" in ln for ln in p.stdout.splitlines()[-5:]):
+                node = h
+        res["backup_seconds"] = round(time.time() - t0, 1)
+        res["backup"] = outs
+        if node is None:
+            raise DrillError(f"no node reported an uploaded backup: {outs}")
+        res["backup_node"] = node.name
+        t1 = time.time()
+        p = lab.sudo(node, f"platform-mariadb-restore {scratch}", timeout=900)
+        if p.returncode != 0:
+            raise DrillError(f"platform-mariadb-restore failed: {p.stderr.strip()[-300:]}")
+        start = (f"chown -R mysql:mysql {scratch} && "
+                 f"setsid mariadbd --no-defaults --user=mysql --datadir={scratch} --socket={SCRATCH_SOCKET} "
+                 f"--skip-networking --innodb-buffer-pool-size=64M --pid-file={scratch}/scratch.pid "
+                 f"--log-error={scratch}/scratch.err </dev/null >/dev/null 2>&1 & "
+                 f"for i in $(seq 1 120); do [ -S {SCRATCH_SOCKET} ] && mariadb -S {SCRATCH_SOCKET} -e 'SELECT 1' "
+                 ">/dev/null 2>&1 && exit 0; sleep 0.5; done; tail -n 5 "
+                 f"{scratch}/scratch.err >&2; exit 1")
+        p = lab.sudo(node, start, timeout=120)
+        if p.returncode != 0:
+            raise DrillError(f"the scratch server did not start on the restored data: {p.stderr.strip()[-300:]}")
+        q = _fingerprint_sql(f"{n.DATABASE}.{TABLE}").replace("{run}", run)
+        p = lab.sudo(node, f"mariadb -S {SCRATCH_SOCKET} -N -B -e \"{q}\"", timeout=60)
+        got = p.stdout.split()
+        res["seconds"] = round(time.time() - t1, 1)
+        res["restored"] = got
+        res["identical"] = len(got) == 2 and [int(got[0]), int(got[1])] == [int(want[0]), int(want[1])]
+        res["passed"] = bool(res["identical"])
+    finally:
+        if node is not None:
+            lab.sudo(node, f"if [ -f {scratch}/scratch.pid ]; then kill \"$(cat {scratch}/scratch.pid)\"; "
+                           f"for i in $(seq 1 60); do [ -S {SCRATCH_SOCKET} ] || break; sleep 0.5; done; fi; "
+                           f"rm -rf -- {scratch}", timeout=90)
+        try:
+            client.query(f"DELETE FROM {TABLE} WHERE run = %s", (run,))
+        except Exception:  # noqa: BLE001
+            pass
+        client.close()
+    return res

@@ -87,6 +87,11 @@ def test_mariadb_node_death(lab_up: dict[str, Any]) -> None:
     assert run["new_writer"] not in (None, run["killed"]) and run["rejoin_seconds"] is not None, run
 
 
+def test_mariadb_restore(lab_up: dict[str, Any]) -> None:
+    run, _ = drill("mariadb-restore", timeout=900)
+    assert run["identical"], run
+
+
 def test_repo_serves_every_mariadb_package() -> None:
     names = set(Path(ROOT / "scripts/lablib/packages.txt").read_text().split())
     assert {"mariadb-server", "mariadb-client", "mariadb-backup", "galera-4", "galera-arbitrator-4",
