@@ -1,4 +1,4 @@
-"""MariaDB drills on the lab (issue 15): mariadb-node-death.
+"""MariaDB drills on the lab (issue 15): mariadb-node-death, mariadb-partition, mariadb-restore.
 
 Run with `scripts/drill NAME --stack lab [--runs N]`. The client runs on this machine (an admin
 source of the router's `mariadb_rw` listener) with PyMySQL over TLS as Mautic: a writer inserts one
@@ -9,11 +9,13 @@ acknowledged row must be in the table, read through the router from whichever no
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from scripts.drills import alerts
@@ -297,6 +299,129 @@ def restore(lab: Lab) -> dict[str, Any]:
                            f"rm -rf -- {scratch}", timeout=90)
         try:
             client.query(f"DELETE FROM {TABLE} WHERE run = %s", (run,))
+        except Exception:  # noqa: BLE001
+            pass
+        client.close()
+    return res
+
+
+PROBE_INTERVAL = 0.25
+PARTITION_HOLD_S = 45.0  # how long the node stays cut off (longer than Galera's eviction)
+REFUSE_TARGET_S = 20.0  # the cut-off node refuses writes by then (Galera suspects a silent peer after 5 s)
+
+
+def _probe(lab: Lab, client: Client, host: Any, run: str, seconds: float) -> subprocess.Popen[str]:
+    """Writes straight to `host`'s MariaDB from inside its network namespace (reachable while cut)."""
+    import json
+    import sys
+
+    from scripts.lablib.api import netns
+
+    cfg = {"host": host.private_ip, "port": 3306, "user": client.cred["user"], "password": client.cred["password"],
+           "database": client.cred["database"], "ca": client._ca.name, "table": TABLE, "run": run,
+           "interval": PROBE_INTERVAL, "seconds": seconds}
+    root = Path(__file__).resolve().parents[2]
+    p = subprocess.Popen(["ip", "netns", "exec", netns(host.name), sys.executable, "-m",
+                          "scripts.drills.mariadb_probe"], cwd=root, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL, text=True)
+    assert p.stdin is not None
+    p.stdin.write(json.dumps(cfg) + "\n")
+    p.stdin.close()
+    return p
+
+
+# The cut-off node's exporters are unreachable from the monitoring VM too: HostDown is what pages.
+@drill("mariadb-partition", Expect("HostDown", critical=True, await_resolution=True))
+def partition(lab: Lab) -> dict[str, Any]:
+    """Cut the router's writer node off the network (its veth on the bridge) while a client writes
+    through the router and a probe writes straight to the cut-off node from inside its namespace:
+    the cut-off node must refuse writes (non-primary component), the router must move to the other
+    node, and after the link is back every write either node acknowledged is in the cluster (no
+    split brain) and the node is Synced again."""
+    import json
+
+    from components.mariadb import names as n
+    from scripts.lablib.api import veth
+    from scripts.lablib.inventory import find_host
+
+    if not n.galera(lab.settings):
+        raise DrillError("needs Galera (two or more database VMs)")
+    client = Client(lab)
+    run = f"part-{uuid.uuid4().hex[:8]}"
+    res: dict[str, Any] = {"run_id": run}
+    link = None
+    cut = False
+    try:
+        client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                     "run VARCHAR(32) NOT NULL, seq INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3), "
+                     "KEY (run)) ENGINE=InnoDB")
+        victim = writer_node(client)
+        if victim not in {h.name for h in n.data_hosts(lab.settings)}:
+            raise DrillError(f"the router's writer is {victim!r}, not a database VM")
+        host = find_host(victim)
+        res["cut_off"] = victim
+        link = veth(victim)
+        writes, stop_ev = Writes(), threading.Event()
+        wt = threading.Thread(target=_writer, args=(client, run, stop_ev, writes), daemon=True)
+        wt.start()
+        probe = _probe(lab, client, lab.host(victim), f"{run}-cut", PARTITION_HOLD_S + 40)
+        time.sleep(3)
+        if len(writes.acked) < 10:
+            raise DrillError(f"writes through the router do not succeed before the cut: {writes.attempts[-3:]}")
+        log(f"mariadb-partition: ip link set {link} down ({victim})")
+        fault = time.time()
+        alerts.mark_fault()
+        cp = subprocess.run(["ip", "link", "set", link, "down"], capture_output=True, text=True, timeout=10)
+        if cp.returncode != 0:
+            raise DrillError(f"ip link set {link} down: {cp.stderr.strip()}")
+        cut = True
+        time.sleep(PARTITION_HOLD_S)
+        res["seconds"] = writes.recovery(fault)
+        subprocess.run(["ip", "link", "set", link, "up"], capture_output=True, text=True, timeout=10)
+        cut = False
+        alerts.mark_recovered()
+        back = time.time()
+        log(f"mariadb-partition: ip link set {link} up")
+        t0 = time.time()
+        synced = False
+        members = len(n.members(lab.settings))
+        while time.time() - t0 < REJOIN_TIMEOUT:
+            try:
+                st = cluster_state(lab, host)
+            except Exception:  # noqa: BLE001
+                st = {}
+            if st.get("wsrep_local_state") == "4" and st.get("wsrep_cluster_size") == str(members):
+                synced = True
+                break
+            time.sleep(1)
+        res["rejoin_seconds"] = round(time.time() - back, 1) if synced else None
+        time.sleep(2)
+        stop_ev.set()
+        wt.join(timeout=15)
+        out, _ = probe.communicate(timeout=PARTITION_HOLD_S + 60)
+        events = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
+        during = [e for e in events if fault <= e["t"] < back]
+        last_ok = max((e["t"] for e in during if e["ok"]), default=fault)
+        res["probe_acked_during_cut"] = sum(1 for e in during if e["ok"])
+        res["refused_after_seconds"] = round(last_ok - fault, 2)
+        res["probe_errors"] = sorted({e.get("error", "")[:60] for e in during if not e["ok"]})[:3]
+        present = {int(r[0]) for r in client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (run,))}
+        present_probe = {int(r[0]) for r in client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (f"{run}-cut",))}
+        probe_acked = {e["seq"] for e in events if e["ok"]}
+        res["acked"] = len(writes.acked)
+        res["acked_lost"] = len(writes.acked - present)
+        # A write the cut-off node acknowledged that the cluster does not have would be split brain.
+        res["split_brain_writes"] = len(probe_acked - present_probe)
+        res["new_writer"] = writer_node(client)
+        res["passed"] = bool(res["seconds"] is not None and res["seconds"] <= TARGET_SECONDS
+                             and res["acked_lost"] == 0 and res["split_brain_writes"] == 0 and synced
+                             and res["refused_after_seconds"] <= REFUSE_TARGET_S)
+    finally:
+        if cut and link:
+            subprocess.run(["ip", "link", "set", link, "up"], capture_output=True, text=True, timeout=10)
+            alerts.mark_recovered()
+        try:
+            client.query(f"DELETE FROM {TABLE} WHERE run IN (%s, %s)", (run, f"{run}-cut"))
         except Exception:  # noqa: BLE001
             pass
         client.close()

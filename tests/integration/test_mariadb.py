@@ -87,6 +87,12 @@ def test_mariadb_node_death(lab_up: dict[str, Any]) -> None:
     assert run["new_writer"] not in (None, run["killed"]) and run["rejoin_seconds"] is not None, run
 
 
+def test_mariadb_partition(lab_up: dict[str, Any]) -> None:
+    run, summary = drill("mariadb-partition", timeout=600)
+    assert summary["acked_lost_total"] == 0 and run["split_brain_writes"] == 0, run
+    assert run["rejoin_seconds"] is not None and run["new_writer"] != run["cut_off"], run
+
+
 def test_mariadb_restore(lab_up: dict[str, Any]) -> None:
     run, _ = drill("mariadb-restore", timeout=900)
     assert run["identical"], run
