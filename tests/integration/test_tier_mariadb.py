@@ -2,7 +2,11 @@
 cluster through the router as Mautic does (TLS, its user and database) and checks what Mautic
 relies on: tables with primary keys work and replicate to every node, AUTO_INCREMENT counts 1, 2,
 3 (Mautic's installer expects its first role to get id 1), a table without a primary key is refused
-(Galera would replicate its DELETEs wrongly), and a plain-text login is refused."""
+(Galera would replicate its DELETEs wrongly), and a plain-text login is refused. Then the drills.
+
+The file sorts after the PostgreSQL and platform drills on purpose: its drills kill and cut off
+database VMs, which also host PostgreSQL, and the PostgreSQL drills should start from a cluster
+that has not just failed over (PostgresCrashed does not judge a node that was down 5 minutes ago)."""
 
 from __future__ import annotations
 
