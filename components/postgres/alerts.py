@@ -54,7 +54,9 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
         # A crash, told apart from a restart: PostgreSQL discards its statistics after crash recovery
         # (and after an immediate shutdown) and keeps them over a clean stop, so pg_stat_bgwriter's
         # stats_reset jumps to the restart. Not for a new replica (bootstrap, reinit: its series is
-        # younger than 5 minutes) nor for a primary demoted in the last 5 minutes (its rewind or
+        # younger than 5 minutes), nor for a VM that was down (or cut off) in the last 5 minutes
+        # (HostDown paged for that; after a power loss every node crash-recovers, and the platform
+        # is healthy again once they are back), nor for a primary demoted in the last 5 minutes (its rewind or
         # immediate stop is part of a failover, which pages as such; an Alertmanager inhibition by
         # PostgresFailover cannot be used: a primary's crash in place raises it too, Patroni starts
         # it as a standby and promotes it). The window: crash_window_seconds.
@@ -62,7 +64,8 @@ def alerts(settings: Settings) -> tuple[Alert, ...]:
               f"(time() - {STATS_RESET} < {crash_window_seconds(settings)}) "
               f"and on(instance) ({STATS_RESET} offset 5m) "
               f"unless on(host) (max_over_time(patroni_primary{{{PATRONI}}}[5m]) == 1 "
-              f"and patroni_primary{{{PATRONI}}} == 0)", "0s", "critical",
+              f"and patroni_primary{{{PATRONI}}} == 0) "
+              f"unless on(host) (min_over_time(up{{job=\"node\"}}[5m]) == 0)", "0s", "critical",
               "PostgreSQL crashed on {{ $labels.host }} and recovered",
               "PostgreSQL on {{ $labels.host }} ran crash recovery (a killed postmaster or backend, the "
               "OOM killer, a power loss, an immediate shutdown): Patroni restarted it in place, clients "

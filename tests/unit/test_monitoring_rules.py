@@ -211,16 +211,20 @@ def test_crash_is_reported_as_a_restart(tmp_path: Path) -> None:
     ok(run_case("postgres", s, checks, tmp_path))
 
 
-def test_a_crash_pages_and_a_clean_restart_a_new_replica_or_a_demotion_does_not(tmp_path: Path) -> None:
+def test_a_crash_pages_and_a_clean_restart_a_new_replica_a_demotion_or_a_power_loss_does_not(tmp_path: Path) -> None:
     # pg_stat_bgwriter.stats_reset (postgres_exporter, Unix time). db-1, the primary, crashes at 585 s
     # (no sample while it is down) and is back at 600 s with its statistics discarded; db-2 restarts
     # cleanly (statistics kept); db-3 is a new replica whose statistics begin at 600 s; db-4, the old
-    # primary of a failover at 570 s, restarts as a replica at 600 s after an immediate stop.
-    hosts = [*DB, ("db-3", "198.18.0.13"), ("db-4", "198.18.0.14")]
-    values = {"db-1": "-5000x38 _ 600x40", "db-2": "-7000x80", "db-3": "_x39 600x40", "db-4": "-6000x38 _ 600x40"}
-    primary = {"db-1": "1x80", "db-2": "0x80", "db-3": "_x39 0x40", "db-4": "1x37 0x42"}
+    # primary of a failover at 570 s, restarts as a replica at 600 s after an immediate stop; db-5's
+    # whole VM lost power at 555 s (node_exporter down: HostDown pages) and crash-recovers at 600 s.
+    hosts = [*DB, ("db-3", "198.18.0.13"), ("db-4", "198.18.0.14"), ("db-5", "198.18.0.15")]
+    values = {"db-1": "-5000x38 _ 600x40", "db-2": "-7000x80", "db-3": "_x39 600x40", "db-4": "-6000x38 _ 600x40",
+              "db-5": "-6500x36 _ _ _ 600x40"}
+    primary = {"db-1": "1x80", "db-2": "0x80", "db-3": "_x39 0x40", "db-4": "1x37 0x42", "db-5": "1x36 _ _ _ 1x40"}
+    node_up = {"db-1": "1x80", "db-2": "1x80", "db-3": "1x80", "db-4": "1x80", "db-5": "1x36 0 0 0 1x40"}
     s = [series("pg_stat_bgwriter_stats_reset_total", "postgres_exporter", h, ip, 9187, values[h]) for h, ip in hosts]
     s += [series("patroni_primary", "patroni", h, ip, 8008, primary[h], scope="platform-pg") for h, ip in hosts]
+    s += [series("up", "node", h, ip, 9100, node_up[h]) for h, ip in hosts]
     crashed = {"severity": "critical", "component": "postgres", "job": "postgres_exporter", "host": "db-1",
                "instance": "198.18.0.11:9187", "stack": "lab"}
     # Holds for one scrape, two evaluations and a critical group's flush interval (75 s at the
