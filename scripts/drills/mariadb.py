@@ -224,7 +224,6 @@ def node_death(lab: Lab) -> dict[str, Any]:
 
 
 RESTORE_ROWS = 500
-SCRATCH_SOCKET = "/run/platform-mariadb-restore.sock"
 
 
 def _fingerprint_sql(table: str) -> str:
@@ -244,6 +243,7 @@ def restore(lab: Lab) -> dict[str, Any]:
     res: dict[str, Any] = {"run_id": run}
     data = n.data_hosts(lab.settings)
     scratch = f"/var/tmp/platform-restore-{run}"
+    sock = f"{scratch}/scratch.sock"  # inside the directory the scratch server (user mysql) owns
     node = None
     try:
         client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
@@ -276,17 +276,17 @@ def restore(lab: Lab) -> dict[str, Any]:
         if p.returncode != 0:
             raise DrillError(f"platform-mariadb-restore failed: {p.stderr.strip()[-300:]}")
         start = (f"chown -R mysql:mysql {scratch} && "
-                 f"setsid mariadbd --no-defaults --user=mysql --datadir={scratch} --socket={SCRATCH_SOCKET} "
+                 f"setsid mariadbd --no-defaults --user=mysql --datadir={scratch} --socket={sock} "
                  f"--skip-networking --innodb-buffer-pool-size=64M --pid-file={scratch}/scratch.pid "
                  f"--log-error={scratch}/scratch.err </dev/null >/dev/null 2>&1 & "
-                 f"for i in $(seq 1 120); do [ -S {SCRATCH_SOCKET} ] && mariadb -S {SCRATCH_SOCKET} -e 'SELECT 1' "
+                 f"for i in $(seq 1 120); do [ -S {sock} ] && mariadb -S {sock} -e 'SELECT 1' "
                  ">/dev/null 2>&1 && exit 0; sleep 0.5; done; tail -n 5 "
                  f"{scratch}/scratch.err >&2; exit 1")
         p = lab.sudo(node, start, timeout=120)
         if p.returncode != 0:
             raise DrillError(f"the scratch server did not start on the restored data: {p.stderr.strip()[-300:]}")
         q = _fingerprint_sql(f"{n.DATABASE}.{TABLE}").replace("{run}", run)
-        p = lab.sudo(node, f"mariadb -S {SCRATCH_SOCKET} -N -B -e \"{q}\"", timeout=60)
+        p = lab.sudo(node, f"mariadb -S {sock} -N -B -e \"{q}\"", timeout=60)
         got = p.stdout.split()
         res["seconds"] = round(time.time() - t1, 1)
         res["restored"] = got
@@ -295,7 +295,7 @@ def restore(lab: Lab) -> dict[str, Any]:
     finally:
         if node is not None:
             lab.sudo(node, f"if [ -f {scratch}/scratch.pid ]; then kill \"$(cat {scratch}/scratch.pid)\"; "
-                           f"for i in $(seq 1 60); do [ -S {SCRATCH_SOCKET} ] || break; sleep 0.5; done; fi; "
+                           f"for i in $(seq 1 60); do [ -S {sock} ] || break; sleep 0.5; done; fi; "
                            f"rm -rf -- {scratch}", timeout=90)
         try:
             client.query(f"DELETE FROM {TABLE} WHERE run = %s", (run,))
