@@ -244,6 +244,7 @@ def restore(lab: Lab) -> dict[str, Any]:
     data = n.data_hosts(lab.settings)
     scratch = f"/var/tmp/platform-restore-{run}"
     sock = f"{scratch}/scratch.sock"  # inside the directory the scratch server (user mysql) owns
+    unit = f"platform-mariadb-restore-{run}"
     node = None
     try:
         client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
@@ -275,10 +276,11 @@ def restore(lab: Lab) -> dict[str, Any]:
         p = lab.sudo(node, f"platform-mariadb-restore {scratch}", timeout=900)
         if p.returncode != 0:
             raise DrillError(f"platform-mariadb-restore failed: {p.stderr.strip()[-300:]}")
+        # A transient unit (systemd-run), detached from this SSH session, as the mysql user.
         start = (f"chown -R mysql:mysql {scratch} && "
-                 f"setsid mariadbd --no-defaults --user=mysql --datadir={scratch} --socket={sock} "
-                 f"--skip-networking --innodb-buffer-pool-size=64M --pid-file={scratch}/scratch.pid "
-                 f"--log-error={scratch}/scratch.err </dev/null >/dev/null 2>&1 & "
+                 f"systemd-run --quiet --unit={unit} --uid=mysql --gid=mysql /usr/sbin/mariadbd --no-defaults "
+                 f"--datadir={scratch} --socket={sock} --skip-networking --innodb-buffer-pool-size=64M "
+                 f"--log-error={scratch}/scratch.err && "
                  f"for i in $(seq 1 120); do [ -S {sock} ] && mariadb -S {sock} -e 'SELECT 1' "
                  ">/dev/null 2>&1 && exit 0; sleep 0.5; done; tail -n 5 "
                  f"{scratch}/scratch.err >&2; exit 1")
@@ -294,9 +296,7 @@ def restore(lab: Lab) -> dict[str, Any]:
         res["passed"] = bool(res["identical"])
     finally:
         if node is not None:
-            lab.sudo(node, f"if [ -f {scratch}/scratch.pid ]; then kill \"$(cat {scratch}/scratch.pid)\"; "
-                           f"for i in $(seq 1 60); do [ -S {sock} ] || break; sleep 0.5; done; fi; "
-                           f"rm -rf -- {scratch}", timeout=90)
+            lab.sudo(node, f"systemctl stop {unit} 2>/dev/null; rm -rf -- {scratch}", timeout=90)
         try:
             client.query(f"DELETE FROM {TABLE} WHERE run = %s", (run,))
         except Exception:  # noqa: BLE001
