@@ -398,7 +398,9 @@ def partition(lab: Lab) -> dict[str, Any]:
         time.sleep(2)
         stop_ev.set()
         wt.join(timeout=15)
-        out, _ = probe.communicate(timeout=PARTITION_HOLD_S + 60)
+        assert probe.stdout is not None
+        out = probe.stdout.read()  # the probe ends by itself after its `seconds`
+        probe.wait(timeout=30)
         events = [json.loads(ln) for ln in out.splitlines() if ln.startswith("{")]
         during = [e for e in events if fault <= e["t"] < back]
         last_ok = max((e["t"] for e in during if e["ok"]), default=fault)
