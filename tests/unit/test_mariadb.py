@@ -41,7 +41,7 @@ def test_server_configuration_passes_mariadbs_own_parser(stack: str) -> None:
 
 
 def test_topology_per_preset() -> None:
-    mvp, ha, lab = settings("mvp"), settings("prod-ha"), settings("lab")
+    mvp, ha, lab = settings("mvp"), settings("prod-ha"), settings("lab", mariadb={"enabled": True})
     # mvp: one database VM, MariaDB alone (no Galera, no arbitrator).
     assert len(n.data_hosts(mvp)) == 1 and not n.galera(mvp) and n.arbitrator_host(mvp) is None
     assert "wsrep_on" not in render.render_server_cnf(mvp, n.data_hosts(mvp)[0])
@@ -83,7 +83,7 @@ def test_disabled_means_nothing_at_all() -> None:
 
 
 def test_firewall_matrix() -> None:
-    s = settings("lab")
+    s = settings("lab", mariadb={"enabled": True})
     cs = catalog.contracts(s)
     matrix = firewall_matrix(s, all_ports(cs), all_groups(cs))
     by = {(r.name, host): r for host, rules in matrix.items() for r in rules}

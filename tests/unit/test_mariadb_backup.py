@@ -83,7 +83,7 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     procs: list[subprocess.Popen[bytes]] = []
     check: CheckServer | None = None
     try:
-        s = settings("lab")
+        s = settings("lab", mariadb={"enabled": True})
         p = subprocess.run(["mariadb-install-db", "--no-defaults", "--user=root", f"--datadir={base}/data",
                             "--auth-root-authentication-method=socket"], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr[-800:]
