@@ -21,7 +21,6 @@ import pytest
 from components.mariadb import names as n
 from scripts.lablib.api import ssh_run
 from tests.integration.test_pg_drills import ROOT, drill, run_json
-
 from tests.unit.helpers import settings
 
 # Off in the lab stack until a full-cluster power loss recovers by itself (Pulumi.lab.yaml).
