@@ -25,7 +25,8 @@ from tests.unit.helpers import settings
 
 # Off in the lab stack until a full-cluster power loss recovers by itself (Pulumi.lab.yaml).
 pytestmark = [pytest.mark.integration,
-              pytest.mark.skipif(not settings("lab").mariadb.enabled, reason="mariadb.enabled is false in the lab stack")]
+              pytest.mark.skipif(not settings("lab").mariadb.enabled,
+                                 reason="mariadb.enabled is false in the lab stack")]
 
 
 def test_verify_mariadb_group(lab_up: dict[str, Any]) -> None:
