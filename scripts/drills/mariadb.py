@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from scripts.drills import alerts
-from scripts.drills.common import DrillError, Expect, Lab, drill, log
+from scripts.drills.common import DrillError, Expect, Lab, drill, log, wait_for
+from scripts.drills.mariadb_probe import insert_every
 
 WRITE_INTERVAL = 0.1
 TARGET_SECONDS = 15.0
@@ -85,29 +86,35 @@ class Client:
 
 
 def _writer(client: Client, run: str, stop: threading.Event, out: Writes) -> None:
-    conn = None
-    seq = 0
-    while not stop.is_set():
-        seq += 1
-        t = time.time()
-        try:
-            if conn is None:
-                conn = client.connect()
-            with conn.cursor() as cur:
-                cur.execute(f"INSERT INTO {TABLE} (run, seq) VALUES (%s, %s)", (run, seq))
+    def report(t: float, ok: bool, seq: int, error: str) -> None:
+        if ok:
             out.acked.add(seq)
-            out.attempts.append((t, True, ""))
-        except Exception as e:  # noqa: BLE001 - every failure is an outcome to count
-            out.attempts.append((t, False, f"{type(e).__name__}: {str(e)[:120]}"))
-            try:
-                if conn is not None:
-                    conn.close()
-            except Exception:  # noqa: BLE001
-                pass
-            conn = None
-        stop.wait(max(0.0, WRITE_INTERVAL - (time.time() - t)))
-    if conn is not None:
-        conn.close()
+        out.attempts.append((t, ok, error))
+
+    insert_every(client.connect, TABLE, run, WRITE_INTERVAL, lambda: not stop.is_set(), stop.wait, report)
+
+
+def ensure_table(client: Client) -> None:
+    client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
+                 "run VARCHAR(32) NOT NULL, seq INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3), "
+                 "KEY (run)) ENGINE=InnoDB")
+
+
+def wait_synced(lab: Lab, host: Any) -> float | None:
+    """Seconds until `host` is Synced in a cluster of every member again (REJOIN_TIMEOUT), or None."""
+    from components.mariadb import names as n
+
+    members = str(len(n.members(lab.settings)))
+    t0 = time.monotonic()
+
+    def synced() -> bool:
+        try:
+            st = cluster_state(lab, host)
+        except Exception:  # noqa: BLE001 - a host still booting
+            return False
+        return st.get("wsrep_local_state") == "4" and st.get("wsrep_cluster_size") == members
+
+    return round(time.monotonic() - t0, 1) if wait_for(synced, REJOIN_TIMEOUT, 1.0) else None
 
 
 def _load(client: Client, run: str, stop: threading.Event, counts: dict[str, int]) -> None:
@@ -157,9 +164,7 @@ def node_death(lab: Lab) -> dict[str, Any]:
     run = f"death-{uuid.uuid4().hex[:8]}"
     res: dict[str, Any] = {"run_id": run}
     try:
-        client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-                     "run VARCHAR(32) NOT NULL, seq INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3), "
-                     "KEY (run)) ENGINE=InnoDB")
+        ensure_table(client)
         victim = writer_node(client)
         if victim not in {h.name for h in n.data_hosts(lab.settings)}:
             raise DrillError(f"the router's writer is {victim!r}, not a database VM")
@@ -198,19 +203,8 @@ def node_death(lab: Lab) -> dict[str, Any]:
         present = {int(r[0]) for r in client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (run,))}
         lost = sorted(writes.acked - present)
         res.update({"acked": len(writes.acked), "acked_lost": len(lost), "lost_ids": lost[:20]})
-        members = len(n.members(lab.settings))
-        t0 = time.time()
-        synced = False
-        while time.time() - t0 < REJOIN_TIMEOUT:
-            try:
-                st = cluster_state(lab, find_host(victim))
-            except Exception:  # noqa: BLE001 - booting
-                st = {}
-            if st.get("wsrep_local_state") == "4" and st.get("wsrep_cluster_size") == str(members):
-                synced = True
-                break
-            time.sleep(2)
-        res["rejoin_seconds"] = round(time.time() - t0, 1) if synced else None
+        res["rejoin_seconds"] = wait_synced(lab, find_host(victim))
+        synced = res["rejoin_seconds"] is not None
         res["target_seconds"] = TARGET_SECONDS
         res["passed"] = bool(res["seconds"] is not None and res["seconds"] <= TARGET_SECONDS
                              and res["acked_lost"] == 0 and synced and res["new_writer"] not in (None, victim))
@@ -247,9 +241,7 @@ def restore(lab: Lab) -> dict[str, Any]:
     unit = f"platform-mariadb-restore-{run}"
     node = None
     try:
-        client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-                     "run VARCHAR(32) NOT NULL, seq INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3), "
-                     "KEY (run)) ENGINE=InnoDB")
+        ensure_table(client)
         conn = client.connect(timeout=10)
         try:
             with conn.cursor() as cur:
@@ -352,9 +344,7 @@ def partition(lab: Lab) -> dict[str, Any]:
     link = None
     cut = False
     try:
-        client.query(f"CREATE TABLE IF NOT EXISTS {TABLE} (id BIGINT AUTO_INCREMENT PRIMARY KEY, "
-                     "run VARCHAR(32) NOT NULL, seq INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3), "
-                     "KEY (run)) ENGINE=InnoDB")
+        ensure_table(client)
         victim = writer_node(client)
         if victim not in {h.name for h in n.data_hosts(lab.settings)}:
             raise DrillError(f"the router's writer is {victim!r}, not a database VM")
@@ -382,19 +372,8 @@ def partition(lab: Lab) -> dict[str, Any]:
         alerts.mark_recovered()
         back = time.time()
         log(f"mariadb-partition: ip link set {link} up")
-        t0 = time.time()
-        synced = False
-        members = len(n.members(lab.settings))
-        while time.time() - t0 < REJOIN_TIMEOUT:
-            try:
-                st = cluster_state(lab, host)
-            except Exception:  # noqa: BLE001
-                st = {}
-            if st.get("wsrep_local_state") == "4" and st.get("wsrep_cluster_size") == str(members):
-                synced = True
-                break
-            time.sleep(1)
-        res["rejoin_seconds"] = round(time.time() - back, 1) if synced else None
+        res["rejoin_seconds"] = wait_synced(lab, host)  # from the link coming back
+        synced = res["rejoin_seconds"] is not None
         time.sleep(2)
         stop_ev.set()
         wt.join(timeout=15)
