@@ -18,8 +18,9 @@ def ports(settings: Settings) -> list[ServicePort]:
         # Clients only through the router (and K3s pods, where the router runs); monitoring probes
         # its certificate (STARTTLS).
         ServicePort("mariadb", n.MARIADB_PORT, ("mariadb",), ("router", "k3s", "monitoring")),
-        # The router's health check; a joining node asks its peers' too.
-        ServicePort("mariadb-check", n.CHECK_PORT, ("mariadb",), ("router", "mariadb")),
+        # The router's health check; a joining or recovering node asks its peers' too, and the
+        # arbitrator's watch whether any node is Primary.
+        ServicePort("mariadb-check", n.CHECK_PORT, ("mariadb",), ("router", "galera")),
         ServicePort("mysqld-exporter", n.EXPORTER_PORT, ("mariadb",), ("monitoring",)),
     ]
     if n.galera(settings):

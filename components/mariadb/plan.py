@@ -30,6 +30,11 @@ def _tls(host: Host) -> tuple[dict[str, FileValue], dict[str, SecretValue]]:
     return host_tls(host, "ca.crt", "host.crt", n.SECRET_TLS_KEY, key_file="host.key")
 
 
+def recover_files(settings: Settings, host: Host) -> dict[str, FileValue]:
+    return {"mariadb-recover": (FILES_DIR / "mariadb-recover.sh").read_text(),
+            "recover.default": render.render_recover_defaults(settings, host), **render.render_recover_units()}
+
+
 def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
     if not settings.mariadb.enabled:
         return Plan()
@@ -47,6 +52,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
                 "mariadb-check": (FILES_DIR / "mariadb-check.sh").read_text(),
                 "check.default": render.render_check_defaults(settings),
                 **render.render_check_units(h),
+                **(recover_files(settings, h) if galera == "1" else {}),
                 **tls_files,
             },
             secrets={n.SECRET_APP: app, n.SECRET_EXPORTER: exporter, **tls_secrets},
@@ -62,7 +68,10 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
         steps.append(Step(
             name=f"{arb.name}-garbd", host=arb, script=HOST_DIR / "arbitrator.sh",
             files={"garb.default": render.render_garb_defaults(settings),
-                   "garb-dropin.conf": render.render_garb_dropin(), **tls_files},
+                   "garb-dropin.conf": render.render_garb_dropin(),
+                   "garb-watch": (FILES_DIR / "garb-watch.sh").read_text(),
+                   "garb-watch.default": render.render_garb_watch_defaults(settings),
+                   **render.render_garb_watch_units(), **tls_files},
             secrets=tls_secrets, after=(ready_step(arb), server_steps[0].name),
         ))
     for h in data:

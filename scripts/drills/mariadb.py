@@ -149,6 +149,54 @@ def cluster_state(lab: Lab, host: Any) -> dict[str, str]:
     return st
 
 
+class MariadbWriter:
+    """A writer through the router (one row every 100 ms) for a drill about more than MariaDB."""
+
+    def __init__(self, client: Client, run: str) -> None:
+        self.client, self.run = client, run
+        self.writes, self.stop_ev = Writes(), threading.Event()
+        self.thread = threading.Thread(target=_writer, args=(client, run, self.stop_ev, self.writes), daemon=True)
+
+    @classmethod
+    def start(cls, lab: Lab, run: str) -> MariadbWriter:
+        client = Client(lab)
+        ensure_table(client)
+        w = cls(client, f"{run[:24]}-m")
+        w.thread.start()
+        return w
+
+    def warm(self) -> bool:
+        return wait_for(lambda: len(self.writes.acked) >= 10, 20, 0.1)
+
+    def back_since(self, t: float) -> float | None:
+        """Epoch of the first acknowledged write at or after `t`, None before one."""
+        return next((a[0] for a in list(self.writes.attempts) if a[0] >= t and a[1]), None)
+
+    def stop(self) -> None:
+        self.stop_ev.set()
+        self.thread.join(timeout=15)
+
+    def result(self, lab: Lab, since: float) -> dict[str, Any]:
+        """Seconds from `since` to writes back, acknowledged writes lost, every node Synced again."""
+        from components.mariadb import names as n
+
+        back = self.back_since(since) if since else None
+        out: dict[str, Any] = {"mariadb_seconds": round(back - since, 2) if back is not None else None,
+                               "mariadb_acked": len(self.writes.acked)}
+        try:
+            present = {int(r[0]) for r in self.client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (self.run,))}
+            lost = sorted(self.writes.acked - present)
+            self.client.query(f"DELETE FROM {TABLE} WHERE run = %s", (self.run,))
+        except Exception as e:  # noqa: BLE001 - reported, and the drill fails
+            out["mariadb_error"] = str(e)[:200]
+            lost = sorted(self.writes.acked)
+        synced = {h.name: wait_synced(lab, h) for h in n.data_hosts(lab.settings)}
+        out.update({"mariadb_acked_lost": len(lost), "mariadb_synced_seconds": synced,
+                    "mariadb_passed": back is not None and not lost and all(v is not None for v in synced.values())})
+        self.client.close()
+        return out
+
+
 @drill("mariadb-node-death", Expect("HostDown", critical=True, await_resolution=True))
 def node_death(lab: Lab) -> dict[str, Any]:
     """The VM of the node the router writes to dies (SIGKILL of the lab host) while a client writes

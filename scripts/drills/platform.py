@@ -6,7 +6,9 @@ Measured through the router from this machine, as the apps see it, from the powe
 `seconds` until PostgreSQL writes succeed again (stable), `client_errors_after_routed` - failed
 writes after the router first sent a write to a database that answered (PgBouncer's "server login
 has been failing", "read-only transaction"), acknowledged writes lost, new PostgreSQL timelines,
-and for Redis the seconds until writes succeed again and acknowledged writes lost; then
+and for Redis the seconds until writes succeed again and acknowledged writes lost; with MariaDB
+(Galera) on, the same for a writer through the router's `mariadb_rw` (the cluster comes back by
+platform-mariadb-recover's bootstrap of the most advanced node) and both nodes Synced; then
 `scripts/verify --stack lab` must pass with no manual step.
 """
 
@@ -18,8 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from components.mariadb import names as n
 from scripts.drills import alerts
 from scripts.drills.common import DrillError, Expect, Lab, drill, log, wait_for
+from scripts.drills.mariadb import MariadbWriter
 from scripts.drills.pg_cluster import (
     app_client,
     cleanup_run,
@@ -35,6 +39,7 @@ from scripts.drills.redis_lab import REJOIN_TIMEOUT, RedisLab, warm_up
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_S = 15.0  # writes back after the power-on
+MARIADB_TIMEOUT_S = 240.0  # bound on MariaDB's way back (Galera: every node reports, one bootstraps)
 STREAK = 20  # consecutive successful writes (2 s at 100 ms) = recovered
 ANSWERED = ("ok", "readonly", "error")  # outcomes where a database answered (not refused / timed out)
 
@@ -69,12 +74,14 @@ def platform_restart(lab: Lab) -> dict[str, Any]:
     res: dict[str, Any] = {"hosts": names, "leader_before": st["leader"], "run_id": run}
     w = writer(client, run)
     rw = rl.writer("router", f"restart{int(time.time())}")
+    maria = MariadbWriter.start(lab, run) if n.galera(lab.settings) else None
     power_on: float | None = None
     power_on_epoch = 0.0
     try:
         setup_tables(client)
         w.start()
-        if not (wait_for(lambda: len(w.acked_ids()) >= 10, 20, 0.2) and warm_up([rw])):
+        if not (wait_for(lambda: len(w.acked_ids()) >= 10, 20, 0.2) and warm_up([rw])
+                and (maria is None or maria.warm())):
             raise DrillError(f"writes through the router do not succeed before the cut: {w.errors()}")
         log(f"platform-restart: power cut on {', '.join(names)}")
         alerts.mark_fault()
@@ -91,9 +98,14 @@ def platform_restart(lab: Lab) -> dict[str, Any]:
         alerts.mark_recovered()
         wait_for(lambda: time.monotonic() - power_on > 2 and w.stable_since(power_on, STREAK), 240, 0.25)
         time.sleep(2)  # writes go on; Redis too
+        if maria is not None:
+            wait_for(lambda: maria.back_since(power_on_epoch) is not None, MARIADB_TIMEOUT_S, 0.5)
+            time.sleep(2)
     finally:
         w.stop()
         rc = rw.stop()
+        if maria is not None:
+            maria.stop()
         for name in names:  # whatever happened, every host runs again
             if host_pid(name) is None:
                 start(lab_hosts[name])
@@ -126,9 +138,12 @@ def platform_restart(lab: Lab) -> dict[str, Any]:
         "redis_acked_lost": int(rc.get("acked_lost", 0)), "redis_replicas": why if redis_ok else f"not linked: {why}",
         "redis_replicas_linked_seconds": round(redis_linked_s, 1) if redis_ok else None,
     })
+    if maria is not None:
+        res.update(maria.result(lab, power_on_epoch))
     if redis_master is not None and rl.master() != redis_master:
         res.update(rl.failback(redis_master))  # leave the lab as found (the Redis drills start there)
     res.update(_verify())
     res["passed"] = bool(seconds is not None and seconds <= TARGET_S and not after and lost == []
-                         and res["redis_acked_lost"] == 0 and redis_ok and res["verify_failed"] == 0)
+                         and res["redis_acked_lost"] == 0 and redis_ok and res["verify_failed"] == 0
+                         and (maria is None or res.get("mariadb_passed") is True))
     return res

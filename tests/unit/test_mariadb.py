@@ -95,6 +95,8 @@ def test_firewall_matrix() -> None:
     assert list(by[("mariadb", "db-1")].sources) == sorted([*edge, mon])
     assert list(by[("galera", "mon-1")].sources) == members and list(by[("galera", "db-2")].sources) == members
     assert list(by[("galera-sst", "db-1")].sources) == db and ("galera-sst", "mon-1") not in by
+    # The health check: the router, the peers' recovery agents and the arbitrator's watch.
+    assert list(by[("mariadb-check", "db-1")].sources) == sorted({*edge, *members})
     assert list(by[("mysqld-exporter", "db-1")].sources) == [s.hosts["monitoring"][0].private_ip + "/32"]
     assert ("mariadb", "redis-1") not in by
 

@@ -2,12 +2,14 @@
 # MariadbCluster, the witness VM: the Galera arbitrator (garbd), a member that votes and stores
 # nothing, so that two database VMs keep a primary component when either dies. TLS with the
 # internal CA like the data nodes. Restarted when its configuration or certificate changed.
-# Files: garb.default, garb-dropin.conf, ca.crt, host.crt, host.key (placeholder).
+# platform-garb-watch restarts garbd while no data node is Primary (files/garb-watch.sh says why).
+# Files: garb.default, garb-dropin.conf, ca.crt, host.crt, host.key (placeholder), garb-watch,
+#        garb-watch.default, platform-garb-watch.{service,timer}.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
 
-ensure_packages galera-arbitrator-4
+ensure_packages galera-arbitrator-4 curl
 TLS=/etc/platform-garb/tls
 # garbd runs as `nobody` (Debian's unit): the key is readable by its group only.
 install -d -m 0755 -o root -g root /etc/platform-garb
@@ -22,3 +24,13 @@ restart=0
 if file_changed "$TLS/ca.crt" "$TLS/host.crt" "$TLS/host.key" /etc/default/garb \
    /etc/systemd/system/garb.service.d/platform.conf; then restart=1; fi
 ensure_service garb.service "$restart"
+
+put garb-watch /usr/local/lib/platform-garb/garb-watch 0755 root:root
+put garb-watch.default /etc/default/platform-garb-watch 0644 root:root
+put platform-garb-watch.service /etc/systemd/system/platform-garb-watch.service 0644 root:root
+put platform-garb-watch.timer /etc/systemd/system/platform-garb-watch.timer 0644 root:root
+if file_changed /etc/systemd/system/platform-garb-watch.service /etc/systemd/system/platform-garb-watch.timer; then
+  systemctl daemon-reload
+fi
+ensure_enabled platform-garb-watch.timer
+restart_if_changed platform-garb-watch.timer /etc/systemd/system/platform-garb-watch.timer

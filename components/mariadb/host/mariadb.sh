@@ -8,7 +8,8 @@
 # Params: GALERA (0/1), BOOTSTRAP (0/1), PEERS (other data nodes' addresses), MEMBERS (data nodes
 #         + arbitrator), CHECK_PORT.
 # Files: 90-platform.cnf, ca.crt, host.crt, host.key (placeholder), users.sql (placeholders),
-#        mariadb-check, check.default, platform-mariadb-check.socket, platform-mariadb-check@.service.
+#        mariadb-check, check.default, platform-mariadb-check.socket, platform-mariadb-check@.service,
+#        with Galera: mariadb-recover, recover.default, platform-mariadb-recover.{service,timer}.
 set -euo pipefail
 # shellcheck source=components/step_lib.sh
 . "$STEP_DIR/lib.sh"
@@ -61,6 +62,19 @@ if file_changed /etc/systemd/system/platform-mariadb-check.socket /etc/systemd/s
 fi
 ensure_enabled platform-mariadb-check.socket
 
+# --- the full-outage recovery agent (Galera) ----------------------------------------------------------
+if [ "$GALERA" = 1 ]; then
+  put mariadb-recover /usr/local/lib/platform-mariadb/mariadb-recover 0755 root:root
+  put recover.default /etc/default/platform-mariadb-recover 0644 root:root
+  put platform-mariadb-recover.service /etc/systemd/system/platform-mariadb-recover.service 0644 root:root
+  put platform-mariadb-recover.timer /etc/systemd/system/platform-mariadb-recover.timer 0644 root:root
+  if file_changed /etc/systemd/system/platform-mariadb-recover.service /etc/systemd/system/platform-mariadb-recover.timer; then
+    systemctl daemon-reload
+  fi
+  ensure_enabled platform-mariadb-recover.timer
+  restart_if_changed platform-mariadb-recover.timer /etc/systemd/system/platform-mariadb-recover.timer
+fi
+
 # --- state -------------------------------------------------------------------------------------------
 sql() { timeout 10 mariadb --protocol=socket -N -B -e "$1" 2>/dev/null; }
 status_var() { sql "SHOW GLOBAL STATUS LIKE '$1'" | awk '{print $2}'; }
@@ -101,8 +115,11 @@ if [ "$GALERA" = 1 ]; then
     galera_new_cluster
     changed "bootstrapped the Galera cluster"
   else
-    # Never bootstrap a node that has been a member: its peers may hold newer commits.
-    die "no healthy peer among [$PEERS] to join, and this node was a cluster member before (or is not the bootstrap node); see the README's MariaDB runbook (bootstrap from the most advanced node)"
+    # Never bootstrap a node that has been a member here: its peers may hold newer commits. After a
+    # full outage platform-mariadb-recover brings the cluster back once every data node reported.
+    log "no healthy peer among [$PEERS]: waiting for platform-mariadb-recover (journalctl -u platform-mariadb-recover)"
+    wait_until 300 5 "a Primary component (platform-mariadb-recover)" synced \
+      || die "no healthy peer among [$PEERS] to join, and this node was a cluster member before (or is not the bootstrap node); platform-mariadb-recover waits for every data node's position (journalctl -u platform-mariadb-recover); see the README's MariaDB runbook"
   fi
   systemctl enable --quiet mariadb
   wait_until 900 2 "MariaDB Synced in the Primary component" synced \

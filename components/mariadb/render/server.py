@@ -29,6 +29,11 @@ def provider_options(settings: Settings, tls_dir: str) -> str:
         f"socket.ssl_cert={tls_dir}/host.crt",
         f"socket.ssl_key={tls_dir}/host.key",
         f"gcache.size={gcache_mb(m.buffer_pool_mb)}M",
+        # After every data node lost power the cluster is brought back by platform-mariadb-recover
+        # (the most advanced node bootstraps once all reported), not by a restored saved view: the
+        # arbitrator keeps no state and a surviving garbd's stale one makes the restored component
+        # abort ("Group requested repl_proto_ver: 127", mariadb-corporation/galera#671; seen on the lab).
+        "pc.recovery=FALSE",
     ]
     return ";".join(opts)
 

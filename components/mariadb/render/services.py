@@ -10,6 +10,10 @@ from components.settings import Host, Settings
 
 HEADER = "# Rendered by the platform program (components/mariadb/render/services.py); do not edit."
 CHECK_SCRIPT = "/usr/local/lib/platform-mariadb/mariadb-check"
+RECOVER_SCRIPT = "/usr/local/lib/platform-mariadb/mariadb-recover"
+GARB_WATCH_SCRIPT = "/usr/local/lib/platform-garb/garb-watch"
+RECOVER_TICK_S = 5  # how often each data node looks at the cluster after an outage
+RECOVER_GRACE_S = 15  # a start with no Primary component anywhere is stuck after this long
 EXPORTER_CNF = "/etc/mysql/platform-exporter.cnf"
 
 
@@ -54,6 +58,66 @@ def render_check_units(host: Host) -> dict[str, str]:
 
 def render_check_defaults(settings: Settings) -> str:
     return f"{HEADER}\nGALERA={1 if n.galera(settings) else 0}\nSOCKET={n.SOCKET}\n"
+
+
+def _every_few_seconds(name: str, description: str, exec_start: str, timeout_s: int) -> dict[str, str]:
+    """A oneshot `name`.service with /etc/default/`name`, run RECOVER_TICK_S after it last finished."""
+    service = "\n".join([
+        HEADER,
+        "[Unit]",
+        f"Description={description}",
+        "After=network-online.target",
+        "Wants=network-online.target",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        f"EnvironmentFile=/etc/default/{name}",
+        f"ExecStart={exec_start}",
+        f"TimeoutStartSec={timeout_s}",
+        "",
+    ])
+    timer = "\n".join([
+        HEADER,
+        "[Unit]",
+        f"Description=Run {name} every few seconds",
+        "",
+        "[Timer]",
+        f"OnBootSec={RECOVER_TICK_S}s",
+        f"OnUnitInactiveSec={RECOVER_TICK_S}s",
+        "AccuracySec=1s",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ])
+    return {f"{name}.service": service, f"{name}.timer": timer}
+
+
+def render_recover_units() -> dict[str, str]:
+    """The full-outage recovery agent (files/mariadb-recover.sh) on every Galera data node; it acts
+    only when no node is in the Primary component. Position recovery runs InnoDB crash recovery and
+    a bootstrap waits for the server to start: up to 15 minutes."""
+    return _every_few_seconds(
+        "platform-mariadb-recover",
+        "Galera recovery after a full outage (bootstraps the most advanced node once every node reported)",
+        RECOVER_SCRIPT, 900)
+
+
+def render_garb_watch_units() -> dict[str, str]:
+    """On the arbitrator's host (files/garb-watch.sh): a fresh garbd while no data node is Primary."""
+    return _every_few_seconds("platform-garb-watch", "Restart garbd while no Galera data node is Primary",
+                              GARB_WATCH_SCRIPT, 60)
+
+
+def render_garb_watch_defaults(settings: Settings) -> str:
+    nodes = " ".join(h.private_ip for h in n.data_hosts(settings))
+    return f'{HEADER}\nNODES="{nodes}"\nCHECK_PORT={n.CHECK_PORT}\n'
+
+
+def render_recover_defaults(settings: Settings, host: Host) -> str:
+    nodes = " ".join(h.private_ip for h in n.data_hosts(settings))
+    return (f'{HEADER}\nNODES="{nodes}"\nSELF={host.private_ip}\nCHECK_PORT={n.CHECK_PORT}\n'
+            f"GRACE_S={RECOVER_GRACE_S}\n")
 
 
 def render_exporter_defaults(host: Host) -> str:
