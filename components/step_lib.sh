@@ -142,6 +142,18 @@ restart_if_changed() {
   fi
 }
 
+# install_timer UNIT [SRC] - install the bundled SRC.service and SRC.timer (SRC defaults to UNIT) as
+# UNIT.service and UNIT.timer, reload systemd when they changed, and keep the timer enabled and
+# running (restarted when its schedule changed).
+install_timer() {
+  local unit=$1 src=${2:-$1} d=/etc/systemd/system
+  put "$src.service" "$d/$unit.service" 0644 root:root
+  put "$src.timer" "$d/$unit.timer" 0644 root:root
+  if file_changed "$d/$unit.service" "$d/$unit.timer"; then systemctl daemon-reload; fi
+  ensure_enabled "$unit.timer"
+  restart_if_changed "$unit.timer" "$d/$unit.timer"
+}
+
 # ensure_sysctl_file NAME - install bundled NAME in /etc/sysctl.d and apply it; keys that are
 # read-only here (kernel.*/vm.* inside containers) only warn: they are optimisations.
 ensure_sysctl_file() {

@@ -27,10 +27,4 @@ ensure_service garb.service "$restart"
 
 put garb-watch /usr/local/lib/platform-garb/garb-watch 0755 root:root
 put garb-watch.default /etc/default/platform-garb-watch 0644 root:root
-put platform-garb-watch.service /etc/systemd/system/platform-garb-watch.service 0644 root:root
-put platform-garb-watch.timer /etc/systemd/system/platform-garb-watch.timer 0644 root:root
-if file_changed /etc/systemd/system/platform-garb-watch.service /etc/systemd/system/platform-garb-watch.timer; then
-  systemctl daemon-reload
-fi
-ensure_enabled platform-garb-watch.timer
-restart_if_changed platform-garb-watch.timer /etc/systemd/system/platform-garb-watch.timer
+install_timer platform-garb-watch

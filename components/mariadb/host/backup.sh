@@ -17,15 +17,4 @@ if [ -f "$STEP_DIR/files/s3-ca.pem" ]; then
 fi
 put mariadb-backup /usr/local/lib/platform-mariadb/mariadb-backup 0755 root:root
 put mariadb-restore /usr/local/sbin/platform-mariadb-restore 0755 root:root
-units=()
-for mode in full incr; do
-  for kind in service timer; do
-    put "platform-mariadb-backup-$mode.$kind" "/etc/systemd/system/platform-mariadb-backup-$mode.$kind" 0644 root:root
-    units+=("/etc/systemd/system/platform-mariadb-backup-$mode.$kind")
-  done
-done
-if file_changed "${units[@]}"; then systemctl daemon-reload; fi
-for mode in full incr; do
-  ensure_enabled "platform-mariadb-backup-$mode.timer"
-  restart_if_changed "platform-mariadb-backup-$mode.timer" "/etc/systemd/system/platform-mariadb-backup-$mode.timer"
-done
+for mode in full incr; do install_timer "platform-mariadb-backup-$mode"; done

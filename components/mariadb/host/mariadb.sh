@@ -66,13 +66,7 @@ ensure_enabled platform-mariadb-check.socket
 if [ "$GALERA" = 1 ]; then
   put mariadb-recover /usr/local/lib/platform-mariadb/mariadb-recover 0755 root:root
   put recover.default /etc/default/platform-mariadb-recover 0644 root:root
-  put platform-mariadb-recover.service /etc/systemd/system/platform-mariadb-recover.service 0644 root:root
-  put platform-mariadb-recover.timer /etc/systemd/system/platform-mariadb-recover.timer 0644 root:root
-  if file_changed /etc/systemd/system/platform-mariadb-recover.service /etc/systemd/system/platform-mariadb-recover.timer; then
-    systemctl daemon-reload
-  fi
-  ensure_enabled platform-mariadb-recover.timer
-  restart_if_changed platform-mariadb-recover.timer /etc/systemd/system/platform-mariadb-recover.timer
+  install_timer platform-mariadb-recover
 fi
 
 # --- state -------------------------------------------------------------------------------------------

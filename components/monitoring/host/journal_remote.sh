@@ -28,9 +28,4 @@ fi
 
 put journal-maintain /usr/local/lib/platform-monitoring/journal-maintain 0755 root:root
 put journal-maintain.env /etc/default/platform-journal-maintain 0644 root:root
-put platform-journal-maintain.service /etc/systemd/system/platform-journal-maintain.service 0644 root:root
-put platform-journal-maintain.timer /etc/systemd/system/platform-journal-maintain.timer 0644 root:root
-if file_changed /etc/systemd/system/platform-journal-maintain.service /etc/systemd/system/platform-journal-maintain.timer; then
-  systemctl daemon-reload
-fi
-ensure_enabled platform-journal-maintain.timer
+install_timer platform-journal-maintain

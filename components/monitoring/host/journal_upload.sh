@@ -24,10 +24,4 @@ ensure_enabled systemd-journal-upload
 restart_if_changed systemd-journal-upload /etc/systemd/journal-upload.conf "$TLS/ca.crt" "$TLS/host.crt" "$TLS/host.key" \
   /etc/systemd/system/systemd-journal-upload.service.d/platform.conf
 
-HB=platform-journal-heartbeat
-put "$HB.service" "/etc/systemd/system/$HB.service" 0644 root:root
-put "$HB.timer" "/etc/systemd/system/$HB.timer" 0644 root:root
-if file_changed "/etc/systemd/system/$HB.service" "/etc/systemd/system/$HB.timer"; then
-  systemctl daemon-reload
-fi
-ensure_enabled "$HB.timer"
+install_timer platform-journal-heartbeat

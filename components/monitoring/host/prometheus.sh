@@ -64,12 +64,7 @@ restart_if_changed prometheus-blackbox-exporter /etc/prometheus/blackbox.yml /et
 # STARTTLS certificate probe (PostgreSQL, PgBouncer) -> node_exporter's textfile collector.
 put tls-probe /usr/local/lib/platform-monitoring/tls-probe 0755 root:root
 put tls-probe.targets /etc/prometheus/tls-probe.targets 0644 root:root
-put platform-tls-probe.service /etc/systemd/system/platform-tls-probe.service 0644 root:root
-put platform-tls-probe.timer /etc/systemd/system/platform-tls-probe.timer 0644 root:root
-if file_changed /etc/systemd/system/platform-tls-probe.service /etc/systemd/system/platform-tls-probe.timer; then
-  systemctl daemon-reload
-fi
-ensure_enabled platform-tls-probe.timer
+install_timer platform-tls-probe
 if file_changed /usr/local/lib/platform-monitoring/tls-probe /etc/prometheus/tls-probe.targets; then
   systemctl start platform-tls-probe.service || log "WARNING: the STARTTLS probe failed (see its journal)"
 fi

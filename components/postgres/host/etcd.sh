@@ -117,12 +117,7 @@ if [ "$PREFERRED_LEADER" = 1 ]; then
   tmp=$(mktemp "$STEP_DIR/endpoints.XXXXXX")
   printf '%s\n' "$ALL_ENDPOINTS" >"$tmp"
   put_content "$tmp" /etc/etcd/platform-endpoints 0644 root:root
-  put etcd-leader.service /etc/systemd/system/platform-etcd-leader.service 0644 root:root
-  put etcd-leader.timer /etc/systemd/system/platform-etcd-leader.timer 0644 root:root
-  if file_changed /etc/systemd/system/platform-etcd-leader.service /etc/systemd/system/platform-etcd-leader.timer; then
-    systemctl daemon-reload
-  fi
-  ensure_enabled platform-etcd-leader.timer
+  install_timer platform-etcd-leader etcd-leader
 elif [ -f /etc/systemd/system/platform-etcd-leader.timer ]; then
   systemctl disable --now platform-etcd-leader.timer 2>/dev/null || true
   rm -f /etc/systemd/system/platform-etcd-leader.timer /etc/systemd/system/platform-etcd-leader.service \

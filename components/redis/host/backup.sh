@@ -19,10 +19,4 @@ if [ -f "$STEP_DIR/files/s3-ca.pem" ]; then
 fi
 put redis-backup /usr/local/lib/platform-redis/redis-backup 0755 root:root
 put redis-restore /usr/local/sbin/platform-redis-restore 0755 root:root
-put platform-redis-backup.service /etc/systemd/system/platform-redis-backup.service 0644 root:root
-put platform-redis-backup.timer /etc/systemd/system/platform-redis-backup.timer 0644 root:root
-if file_changed /etc/systemd/system/platform-redis-backup.service /etc/systemd/system/platform-redis-backup.timer; then
-  systemctl daemon-reload
-fi
-ensure_enabled platform-redis-backup.timer
-restart_if_changed platform-redis-backup.timer /etc/systemd/system/platform-redis-backup.timer
+install_timer platform-redis-backup
