@@ -191,9 +191,14 @@ fi
 for round in 1 2; do
   for member in $(pending replica); do restart_member "$member"; done
   [ "$round" -eq 1 ] || break
-  for member in $(pending leader); do restart_member "$member"; done
+  leaders=$(pending leader)
+  [ -n "$leaders" ] || break
+  for member in $leaders; do restart_member "$member"; done
+  # A replica's flag follows the primary's new values in the replica's next cycle: read it after
+  # one. Read at once, a stale "pending" restarted the replica a second time for nothing (seen on
+  # the lab with loop_wait 10).
+  sleep $(( ${loop_wait:-10} + 2 ))
   [ -n "$(pending replica)" ] || break
-  sleep "${loop_wait:-5}"  # the replicas' flags follow the primary's new values within a cycle
 done
 # The flags live in each member's DCS key, refreshed in its next cycle: right after the primary's
 # restart it may still say "pending" (seen on the lab once), so wait (bounded) before calling it stuck.
