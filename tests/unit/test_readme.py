@@ -41,6 +41,8 @@ DERIVED = {
     "mariadb.enabled": "true when Mautic is enabled",
     "mariadb.maxConnections": "memoryMb/32 of the smallest database VM, 100-500",
     "mariadb.bufferPoolMb": "an eighth of the smallest database VM, at least 128",
+    "k3s.apiEndpoint": "the first server's publicIp",
+    "k3s.nodeNetwork": "the /24 of the first server's publicIp",
 }
 
 
