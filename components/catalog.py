@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from components.baseline import contract as baseline_contract
 from components.baseline import plan as baseline_plan
 from components.contract import Contract
+from components.k3s import contract as k3s_contract
+from components.k3s import plan as k3s_plan
 from components.mariadb import contract as mariadb_contract
 from components.mariadb import plan as mariadb_plan
 from components.monitoring import contract as monitoring_contract
@@ -44,6 +46,7 @@ CATALOG: tuple[ComponentDef, ...] = (
     ComponentDef("mariadb", mariadb_contract.contract, mariadb_plan.plan, "components.mariadb.component"),
     ComponentDef("router", router_contract.contract, router_plan.plan, "components.router.component"),
     ComponentDef("monitoring", monitoring_contract.contract, monitoring_plan.plan, "components.monitoring.component"),
+    ComponentDef("k3s", k3s_contract.contract, k3s_plan.plan, "components.k3s.component"),
 )
 
 

@@ -190,10 +190,16 @@ class S3Settings:
 @dataclass(frozen=True)
 class K3sSettings:
     enabled: bool
-    version: str
-    metallb_range: str | None
+    version: str  # vX.Y.Z+k3sN
+    artifact_url: str | None  # air-gapped: base URL of the release files, else GitHub's release
+    api_endpoint: str  # host name or IPv4 address clients use for the API (port 6443)
+    servers_run_workloads: bool  # false: servers tainted CriticalAddonsOnly=true:NoExecute
+    metallb_range: str | None  # FIRST-LAST
+    node_network: str  # CIDR of the nodes' (public) network, where MetalLB announces
     cluster_cidr: str
     service_cidr: str
+    snapshot_schedule: str  # cron, etcd-snapshot-schedule-cron
+    snapshot_retention: int  # snapshots kept per server, locally and in S3
 
 
 @dataclass(frozen=True)

@@ -8,10 +8,10 @@ config key, before any resource is registered. Every key is documented in README
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
+from components.settings.k3s import parse_k3s, read_enabled
 from components.settings.mariadb import parse_mariadb
 from components.settings.model import (
     ALWAYS,
@@ -28,7 +28,6 @@ from components.settings.model import (
     BackupSchedule,
     Host,
     Inventory,
-    K3sSettings,
     PostgresSettings,
     RedisSettings,
     RouterSettings,
@@ -336,40 +335,18 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         per_dial_timeout=r.integer("ssh.perDialTimeout", s.get("perDialTimeout"), 15, lo=1, hi=300),
     )
 
-    kc = r.obj("k3s", values.get("k3s"), ("enabled", "version", "metallbRange", "clusterCidr", "serviceCidr"))
-    k3s = K3sSettings(
-        enabled=r.boolean("k3s.enabled", kc.get("enabled"), True),
-        version=r.string("k3s.version", kc.get("version"), "v1.30.6+k3s1", pattern=r"v\d+\.\d+\.\d+\+k3s\d+",
-                         what="a K3s release such as v1.30.6+k3s1"),
-        metallb_range=r.optional_string("k3s.metallbRange", kc.get("metallbRange")),
-        cluster_cidr=r.cidr("k3s.clusterCidr", kc.get("clusterCidr", "10.42.0.0/16")),
-        service_cidr=r.cidr("k3s.serviceCidr", kc.get("serviceCidr", "10.43.0.0/16")),
-    )
-    if k3s.cluster_cidr and k3s.service_cidr and \
-            ipaddress.ip_network(k3s.cluster_cidr).overlaps(ipaddress.ip_network(k3s.service_cidr)):
-        r.problem("k3s.serviceCidr", f"{k3s.service_cidr} overlaps k3s.clusterCidr ({k3s.cluster_cidr}); "
-                  "pod and service addresses must be distinct")
     if ssh.user == "root":
         r.problem("ssh.user", "must be a non-root user with passwordless sudo, not 'root'")
-    if k3s.metallb_range is not None:
-        parts = k3s.metallb_range.split("-")
-        try:
-            if len(parts) != 2:
-                raise ValueError
-            lo_ip, hi_ip = (ipaddress.IPv4Address(x.strip()) for x in parts)
-            if lo_ip > hi_ip:
-                raise ValueError
-        except (ValueError, TypeError):
-            r.problem("k3s.metallbRange", f"got {k3s.metallb_range!r}; expected FIRST-LAST addresses, "
-                      "IPv4 addresses, e.g. 203.0.113.200-203.0.113.210")
+    kc, k3s_enabled = read_enabled(r, values.get("k3s"))
 
     ro = r.obj("router", values.get("router"), ("placement",))
     router = RouterSettings(placement=r.string("router.placement", ro.get("placement"), "k3s",
                                                allowed=("k3s", "vms")))
-    if router.placement == "k3s" and not k3s.enabled:
+    if router.placement == "k3s" and not k3s_enabled:
         r.problem("router.placement", "is 'k3s' but k3s.enabled is false; use 'vms' with hosts.edge")
 
-    inv = _parse_hosts(r, values.get("hosts"), preset, k3s.enabled, router.placement)
+    inv = _parse_hosts(r, values.get("hosts"), preset, k3s_enabled, router.placement)
+    k3s = parse_k3s(r, kc, k3s_enabled, preset_name, inv)
     postgres = _parse_postgres(r, values.get("postgres"), preset, inv)
     redis = _parse_redis(r, values.get("redis"), preset, inv)
 

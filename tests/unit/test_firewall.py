@@ -10,6 +10,7 @@ import pytest
 from components.baseline.contract import ports as baseline_ports
 from components.catalog import host_groups
 from components.firewall import ServicePort, firewall_matrix, render_nftables
+from components.k3s.contract import ports as k3s_ports
 from tests.unit.helpers import settings
 
 
@@ -28,7 +29,7 @@ def test_ssh_only_from_admin_and_node_exporter_only_from_monitoring() -> None:
 
 def test_k3s_ports_only_on_k3s_nodes() -> None:
     s = settings("prod-ha")
-    m = firewall_matrix(s, baseline_ports(s), host_groups(s))
+    m = firewall_matrix(s, k3s_ports(s), host_groups(s))
     assert "k3s-api" in rules_by_name(m, "k3s-1")
     assert "k3s-api" not in rules_by_name(m, "k3s-4")  # agent
     assert "kubelet" in rules_by_name(m, "k3s-4")
@@ -59,11 +60,11 @@ def test_lab_router_on_edge_vm() -> None:
 
 def test_rendered_table_is_default_deny_and_scoped() -> None:
     s = settings("prod-ha")
-    m = firewall_matrix(s, baseline_ports(s), host_groups(s))
+    m = firewall_matrix(s, baseline_ports(s) + k3s_ports(s), host_groups(s))
     text = render_nftables("k3s-1", m["k3s-1"], ("cni0",))
     assert "policy drop;" in text and "flush ruleset" not in text
     assert 'ip saddr { 203.0.113.0/28 } tcp dport 22 accept comment "ssh"' in text
-    assert 'tcp dport 443 accept comment "https"' in text
+    assert 'tcp dport 443 accept comment "https"' in render_nftables("k3s-4", m["k3s-4"], ("cni0",))
     assert text.rstrip().endswith("}")
     assert text.index("default deny") > text.index('comment "ssh"')
 
@@ -71,8 +72,8 @@ def test_rendered_table_is_default_deny_and_scoped() -> None:
 @pytest.mark.skipif(shutil.which("nft") is None, reason="nft not installed")
 def test_rendered_table_is_accepted_by_nft() -> None:
     s = settings("prod-ha")
-    m = firewall_matrix(s, baseline_ports(s), host_groups(s))
-    for host in ("k3s-1", "db-1"):
+    m = firewall_matrix(s, baseline_ports(s) + k3s_ports(s), host_groups(s))
+    for host in ("k3s-1", "k3s-4", "db-1"):
         text = render_nftables(host, m[host], ("cni0", "flannel.1"))
         # `nft -c` checks syntax and semantics without touching the ruleset.
         proc = subprocess.run(["nft", "-c", "-f", "-"], input=text, text=True, capture_output=True)

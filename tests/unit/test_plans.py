@@ -83,7 +83,8 @@ def test_pure_modules_import_no_pulumi() -> None:
     import subprocess
 
     code = ("import sys; import components.catalog, components.checks, components.postgres.render, "
-            "components.redis.render, components.router.render, components.baseline.render, components.settings; "
+            "components.redis.render, components.router.render, components.baseline.render, components.settings, "
+            "components.k3s.render, components.k3s.plan; "
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('pulumi', 'pulumi_command', 'pulumi_random',"
             " 'pulumi_tls', 'pulumi_aws', 'pulumi_kubernetes')); print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -41,6 +41,8 @@ DERIVED = {
     "mariadb.enabled": "true when Mautic is enabled",
     "mariadb.maxConnections": "memoryMb/32 of the smallest database VM, 100-500",
     "mariadb.bufferPoolMb": "an eighth of the smallest database VM, at least 128",
+    "k3s.apiEndpoint": "the first server's publicIp",
+    "k3s.nodeNetwork": "the /24 of the first server's publicIp",
 }
 
 
@@ -202,4 +204,4 @@ def test_every_stack_output_is_documented(stack: str) -> None:
     # Documented but absent where a feature is off (Grafana and MariaDB in the lab).
     assert documented - outputs <= {"monitoringAlertmanagerUrl", "monitoringPrometheusUrl", "grafanaUrl",
                                     "grafanaAdminPassword", "mariadbRouter", "mariadbMautic",
-                                    "mariadbScrapeTargets"} | outputs
+                                    "mariadbScrapeTargets", "k3sApiEndpoint"} | outputs

@@ -84,11 +84,16 @@ def test_k3s_nodes(stack: str, servers: int, agents: int) -> None:
     cfg = with_hosts(stack, "k3sServers", servers, 3, "k3s-server")
     cfg["hosts"]["k3sAgents"] = [{"name": f"k3s-agent-{i + 1}", "privateIp": f"10.0.4.{50 + i}"}
                                  for i in range(agents)]
-    got = outcome(stack, cfg, "hosts.k3sServers")
+    # The MetalLB pool on the network of these nodes (the stack file's is on another one).
+    cfg["k3s"] = {"metallbRange": "10.0.3.200-10.0.3.210", "nodeNetwork": "10.0.0.0/16"}
+    got = outcome(stack, cfg, "hosts.k3sServers", "hosts.k3sAgents")
     if servers % 2 == 0:
         assert isinstance(got, list) and any("embedded etcd needs an odd number" in p for p in got)
     elif stack == "prod-ha" and servers < 3:
         assert isinstance(got, list) and any("needs at least 3" in p for p in got)
+    elif stack == "prod-ha" and agents == 0:
+        # prod-ha taints the servers (k3s.serversRunWorkloads false): no node could run the apps.
+        assert isinstance(got, list) and any(p.startswith("platform:hosts.k3sAgents: is empty") for p in got)
     else:
         assert not isinstance(got, list), got
         assert len(got.hosts["k3sServers"]) == servers and len(got.hosts["k3sAgents"]) == agents

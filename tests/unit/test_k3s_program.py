@@ -1,0 +1,110 @@
+"""K3sCluster under pulumi.runtime.set_mocks for mvp and prod-ha: the resources per node, the join
+order (server 2 after server 1, server 3 after server 2, agents after the last server), and the
+join token secret everywhere; in the lab (k3s.enabled false) nothing of it exists."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.remote import read_bundle
+from scripts.program import Registered, Run, is_secret, run_program, unwrap
+from tests.unit.helpers import config
+
+COMPONENT = "platform:k3s:K3sCluster"
+SERVERS = {"mvp": ["k3s-1"], "prod-ha": ["k3s-1", "k3s-2", "k3s-3"]}
+AGENTS = {"mvp": ["k3s-2", "k3s-3"], "prod-ha": ["k3s-4", "k3s-5"]}
+
+
+@pytest.fixture(scope="module", params=["mvp", "prod-ha"])
+def run(request: pytest.FixtureRequest) -> tuple[str, Run]:
+    stack = request.param
+    return stack, run_program(stack, config(stack))
+
+
+def k3s_records(r: Run) -> dict[str, Registered]:
+    comp = next(x for x in r.records if x.type == COMPONENT)
+    return {x.name: x for x in r.records if x.parent == comp.urn}
+
+
+def bundle(x: Registered) -> dict[str, str]:
+    stdin = x.inputs["stdin"]
+    return read_bundle(stdin["value"] if is_secret(stdin) else stdin)
+
+
+def test_resources_per_node(run: tuple[str, Run]) -> None:
+    stack, r = run
+    recs = k3s_records(r)
+    nodes = SERVERS[stack] + AGENTS[stack]
+    # One step per node and the token, nothing else (the types the lab's mock implements).
+    assert {n for n, x in recs.items() if x.type == "command:remote:Command"} == {f"{h}-k3s" for h in nodes}
+    assert [x.name for x in recs.values() if x.type == "random:index/randomPassword:RandomPassword"] == ["k3s-token"]
+    assert len(recs) == len(nodes) + 1
+    # On each node: its baseline, firewall, journal upload and this step.
+    public = {h["publicIp"]: name for name, h in r.plain_outputs()["hosts"].items()}
+    per_host: dict[str, list[str]] = {}
+    for x in r.records:
+        if x.type == "command:remote:Command":
+            per_host.setdefault(public[unwrap(x.inputs["connection"])["host"]], []).append(x.name)
+    for h in nodes:
+        assert sorted(per_host[h]) == sorted(f"{h}-{s}" for s in ("baseline", "firewall", "journal-upload", "k3s"))
+
+
+def test_join_order(run: tuple[str, Run]) -> None:
+    stack, r = run
+    recs = k3s_records(r)
+    by_name = {x.name: x for x in r.records}
+    servers, agents = SERVERS[stack], AGENTS[stack]
+
+    def deps(host: str) -> set[str]:
+        return set(recs[f"{host}-k3s"].dependencies)
+
+    for h in servers + agents:
+        assert by_name[f"{h}-firewall"].urn in deps(h)
+    assert by_name["bucket-backups"].urn in deps(servers[0])  # snapshots go there
+    for previous, server in zip(servers, servers[1:], strict=False):
+        assert recs[f"{previous}-k3s"].urn in deps(server), f"{server} joins after {previous}"
+    steps = {recs[f"{h}-k3s"].urn for h in servers + agents}
+    for agent in agents:
+        # After the last server (which ran after all the others), and after no other agent.
+        assert deps(agent) & steps == {recs[f"{servers[-1]}-k3s"].urn}
+    params = {h: bundle(recs[f"{h}-k3s"])["files/params.env"] for h in servers + agents}
+    assert "BOOTSTRAP=1\n" in params[servers[0]]
+    assert all("BOOTSTRAP=0\n" in params[h] for h in servers[1:] + agents)
+    assert "ROLE=server\n" in params[servers[-1]] and "ROLE=agent\n" in params[agents[0]]
+    assert "VERSION=v1.36.1+k3s1\n" in params[agents[0]]
+
+
+def test_token_is_secret_everywhere(run: tuple[str, Run]) -> None:
+    stack, r = run
+    recs = k3s_records(r)
+    token = recs["k3s-token"]
+    assert token.inputs["length"] == 32 and token.inputs["special"] is False
+    for h in SERVERS[stack] + AGENTS[stack]:
+        x = recs[f"{h}-k3s"]
+        assert is_secret(x.inputs["stdin"]), h
+        # Never on the command line, in the triggers (what a preview shows), or in a file.
+        assert "generated-" not in x.inputs["create"] and "generated-" not in str(x.inputs["triggers"])
+        assert x.inputs["logging"] == "none"
+        b = bundle(x)
+        assert b["secrets/k3s_token"] == "generated-k3s-token"
+        assert "token: '{{secret:k3s_token}}'\n" in b["files/config.yaml"]
+        for member, text in b.items():
+            if member.startswith("files/"):
+                assert "generated-" not in text and "placeholder-" not in text, (h, member)
+        secrets = {m.removeprefix("secrets/") for m in b if m.startswith("secrets/")}
+        # Servers upload etcd snapshots (the S3 pair); agents get the token alone.
+        assert secrets == ({"k3s_token", "s3_access_key", "s3_secret_key"} if h in SERVERS[stack] else {"k3s_token"})
+
+
+def test_outputs(run: tuple[str, Run]) -> None:
+    _, r = run
+    assert r.outputs["k3sApiEndpoint"] == "https://198.51.100.11:6443"
+
+
+def test_lab_has_no_k3s() -> None:
+    r = run_program("lab", config("lab"))
+    assert not any(x.type == COMPONENT or x.name.endswith("-k3s") or x.name == "k3s-token" for x in r.records)
+    assert "k3sApiEndpoint" not in r.outputs
+    fw = [read_bundle(x.inputs["stdin"])["files/platform.nft"] for x in r.records
+          if x.type == "command:remote:Command" and x.name.endswith("-firewall")]
+    assert fw and not any("k3s-api" in t or "metallb" in t or "flannel" in t for t in fw)
