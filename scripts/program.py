@@ -168,6 +168,19 @@ class Run:
     def plain_outputs(self) -> dict[str, Any]:
         return unwrap(self.outputs)  # type: ignore[no-any-return]
 
+    def children(self, component_type: str) -> dict[str, Registered]:
+        """The resources registered under the (one) component of `component_type`, by name."""
+        comp = next(x for x in self.records if x.type == component_type)
+        return {x.name: x for x in self.records if x.parent == comp.urn}
+
+
+def step_bundle(step: Registered) -> dict[str, str]:
+    """The bundle a registered step sends on stdin (secret or not), member -> text."""
+    from components.remote import read_bundle
+
+    stdin = step.inputs["stdin"]
+    return read_bundle(stdin["value"] if is_secret(stdin) else stdin)
+
 
 def run_program(
     stack: str,

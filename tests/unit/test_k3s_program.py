@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from components.remote import read_bundle
-from scripts.program import Registered, Run, is_secret, run_program, unwrap
+from scripts.program import Registered, Run, is_secret, run_program, step_bundle, unwrap
 from tests.unit.helpers import config
 
 COMPONENT = "platform:k3s:K3sCluster"
@@ -22,13 +21,10 @@ def run(request: pytest.FixtureRequest) -> tuple[str, Run]:
 
 
 def k3s_records(r: Run) -> dict[str, Registered]:
-    comp = next(x for x in r.records if x.type == COMPONENT)
-    return {x.name: x for x in r.records if x.parent == comp.urn}
+    return r.children(COMPONENT)
 
 
-def bundle(x: Registered) -> dict[str, str]:
-    stdin = x.inputs["stdin"]
-    return read_bundle(stdin["value"] if is_secret(stdin) else stdin)
+bundle = step_bundle
 
 
 def test_resources_per_node(run: tuple[str, Run]) -> None:
@@ -105,6 +101,6 @@ def test_lab_has_no_k3s() -> None:
     r = run_program("lab", config("lab"))
     assert not any(x.type == COMPONENT or x.name.endswith("-k3s") or x.name == "k3s-token" for x in r.records)
     assert "k3sApiEndpoint" not in r.outputs
-    fw = [read_bundle(x.inputs["stdin"])["files/platform.nft"] for x in r.records
+    fw = [step_bundle(x)["files/platform.nft"] for x in r.records
           if x.type == "command:remote:Command" and x.name.endswith("-firewall")]
     assert fw and not any("k3s-api" in t or "metallb" in t or "flannel" in t for t in fw)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from components.remote import read_bundle
-from scripts.program import Registered, Run, is_secret, run_program
+from scripts.program import Registered, Run, is_secret, run_program, step_bundle
 from tests.unit.helpers import STACKS, config
 
 COMPONENT = "platform:redis:RedisSentinelCluster"
@@ -19,8 +19,7 @@ def run(request: pytest.FixtureRequest) -> tuple[str, Run]:
 
 
 def redis_records(r: Run) -> dict[str, Registered]:
-    comp = next(x for x in r.records if x.type == COMPONENT)
-    return {x.name: x for x in r.records if x.parent == comp.urn}
+    return r.children(COMPONENT)
 
 
 def expected_steps(stack: str) -> set[str]:
@@ -80,7 +79,7 @@ def test_secrets_are_secret_and_never_in_files(run: tuple[str, Run]) -> None:
             continue
         assert "generated-" not in x.inputs["create"] and "generated-" not in str(x.inputs["triggers"])
         stdin = x.inputs["stdin"]
-        bundle = read_bundle(stdin["value"] if is_secret(stdin) else stdin)
+        bundle = step_bundle(x)
         # A step that carries any secret has a secret stdin (the Sentinel-only exporter has none).
         assert is_secret(stdin) == any(m.startswith("secrets/") for m in bundle), name
         if not name.endswith("-redis-exporters") or name.startswith(("redis-1", "redis-2")):
