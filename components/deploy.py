@@ -74,6 +74,7 @@ class Deployment:
             secrets={k: self.secret(v) for k, v in step.secrets.items()},
             params=step.params,
             depends_on=[self.resources[a] for a in step.after],
+            secret_output=step.secret_output,
         ), parent=parent)
         self.resources[step.name] = resource
         return resource

@@ -94,6 +94,8 @@ class Step:
     params: Mapping[str, str] = field(default_factory=dict)
     # Steps (by name, of any component registered earlier) and buckets (`bucket_ref`) to run after.
     after: tuple[str, ...] = ()
+    # The script prints a secret (a kubeconfig read back): its output is secret and not logged.
+    secret_output: bool = False
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,7 @@ class StepSpec:
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     params: Mapping[str, str] = field(default_factory=dict)
     depends_on: Sequence[pulumi.Resource] = ()
+    secret_output: bool = False  # stdout carries a secret (see plan.Step.secret_output)
 
 
 def render_params(params: Mapping[str, str]) -> str:
@@ -147,7 +148,7 @@ def host_step(settings: Settings, spec: StepSpec, parent: pulumi.Resource) -> co
         hashes,
         {"secrets": secret_names},
     ]
-    may_leak = bool(secret_names)
+    may_leak = bool(secret_names) or spec.secret_output
     return command.remote.Command(
         spec.name,
         connection=connection_for(settings, spec.host),

@@ -54,6 +54,7 @@ class Registered:
     custom: bool
     inputs: dict[str, Any]  # wire form: secrets wrapped
     outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: list[str] = field(default_factory=list)  # additional_secret_outputs (the engine applies them)
 
 
 _registering = threading.local()
@@ -103,6 +104,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             type=request.type, name=request.name, urn=resp.urn, parent=request.parent,
             dependencies=sorted(request.dependencies), custom=bool(request.custom),
             inputs=_plain(inputs), outputs=_plain(rpc.deserialize_properties(resp.object)),
+            secret_outputs=list(request.additionalSecretOutputs),
         )
         with self._lock:
             self.records.append(rec)
@@ -118,6 +120,43 @@ def _plain(value: Any) -> Any:
     if hasattr(value, "text") and type(value).__name__ == "StringAsset":
         return {"asset": value.text}
     return value
+
+
+# What K3s writes to /etc/rancher/k3s/k3s.yaml (its shape; the credentials are stand-ins).
+DRY_K3S_KUBECONFIG = """apiVersion: v1
+clusters:
+- cluster:
+    certificate-authority-data: ZHJ5LWNh
+    server: https://127.0.0.1:6443
+  name: default
+contexts:
+- context:
+    cluster: default
+    user: default
+  name: default
+current-context: default
+kind: Config
+preferences: {}
+users:
+- name: default
+  user:
+    client-certificate-data: ZHJ5LWNlcnQ=
+    client-key-data: ZHJ5LWtleQ==
+"""
+
+
+def _dry_stdout(stdin: Any) -> str:
+    """A step's output when nothing runs: unchanged; the kubeconfig step prints a K3s kubeconfig."""
+    import base64
+
+    from components.k3s.render.kubeconfig import BEGIN, END
+    from components.remote import read_bundle
+
+    bundle = stdin.get("value") if isinstance(stdin, dict) else stdin
+    if isinstance(bundle, str) and bundle and BEGIN in read_bundle(bundle).get("step.sh", ""):
+        kc = base64.b64encode(DRY_K3S_KUBECONFIG.encode()).decode()
+        return f"{BEGIN}\n{kc}\n{END}\nplatform-step: unchanged"
+    return "platform-step: unchanged"
 
 
 class DryMocks(pmocks.Mocks):
@@ -139,7 +178,7 @@ class DryMocks(pmocks.Mocks):
             outputs.setdefault("bucket", args.inputs.get("bucket", args.name))
             outputs["arn"] = f"arn:aws:s3:::{outputs['bucket']}"
         if args.typ == "command:remote:Command":
-            outputs.update(stdout="platform-step: unchanged", stderr="")
+            outputs.update(stdout=_dry_stdout(args.inputs.get("stdin")), stderr="")
         return f"{args.name}-id", outputs
 
     def call(self, args: pmocks.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

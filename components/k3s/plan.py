@@ -6,6 +6,8 @@
     <server N>-k3s    joins through server 1; after server N-1's step, so servers join (and
                       later restart) one at a time, each Ready before the next.
     <agent>-k3s       joins after the last server's step; returns once its kubelet is healthy.
+    <server 1>-kubeconfig  prints the admin kubeconfig (secret output) after the last server's
+                      step, for the program's kubernetes provider.
 
 The join token is a generated password: it reaches the nodes only as a step secret, substituted
 into config.yaml (0600) on the node.
@@ -29,6 +31,10 @@ READY_TIMEOUT_S = 600  # a first start pulls the system images (or imports the a
 
 def step_name(host: Host) -> str:
     return f"{host.name}-k3s"
+
+
+def kubeconfig_step_name(settings: Settings) -> str:
+    return f"{n.first_server(settings).name}-kubeconfig"
 
 
 def _step(settings: Settings, host: Host, after: tuple[str, ...]) -> Step:
@@ -72,4 +78,7 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
         steps.append(_step(settings, h, previous))
     last_server = steps[-1].name
     steps += [_step(settings, h, (last_server,)) for h in n.agents(settings)]
+    first = n.first_server(settings)
+    steps.append(Step(name=kubeconfig_step_name(settings), host=first, script=HOST_DIR / "kubeconfig.sh",
+                      after=(last_server,), secret_output=True))
     return Plan(steps=tuple(steps), passwords=(n.PASSWORD_TOKEN,))

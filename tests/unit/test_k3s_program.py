@@ -5,6 +5,7 @@ join token secret everywhere; in the lab (k3s.enabled false) nothing of it exist
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from scripts.program import Registered, Run, is_secret, run_program, step_bundle, unwrap
 from tests.unit.helpers import config
@@ -31,10 +32,12 @@ def test_resources_per_node(run: tuple[str, Run]) -> None:
     stack, r = run
     recs = k3s_records(r)
     nodes = SERVERS[stack] + AGENTS[stack]
-    # One step per node and the token, nothing else (the types the lab's mock implements).
-    assert {n for n, x in recs.items() if x.type == "command:remote:Command"} == {f"{h}-k3s" for h in nodes}
+    # One step per node, the kubeconfig read-back on the first server, the token and the provider.
+    assert {n for n, x in recs.items() if x.type == "command:remote:Command"} == \
+        {f"{h}-k3s" for h in nodes} | {f"{nodes[0]}-kubeconfig"}
     assert [x.name for x in recs.values() if x.type == "random:index/randomPassword:RandomPassword"] == ["k3s-token"]
-    assert len(recs) == len(nodes) + 1
+    assert [x.name for x in recs.values() if x.type == "pulumi:providers:kubernetes"] == ["k3s"]
+    assert len(recs) == len(nodes) + 3
     # On each node: its baseline, firewall, journal upload and this step.
     public = {h["publicIp"]: name for name, h in r.plain_outputs()["hosts"].items()}
     per_host: dict[str, list[str]] = {}
@@ -42,7 +45,9 @@ def test_resources_per_node(run: tuple[str, Run]) -> None:
         if x.type == "command:remote:Command":
             per_host.setdefault(public[unwrap(x.inputs["connection"])["host"]], []).append(x.name)
     for h in nodes:
-        assert sorted(per_host[h]) == sorted(f"{h}-{s}" for s in ("baseline", "firewall", "journal-upload", "k3s"))
+        extra = ("kubeconfig",) if h == nodes[0] else ()
+        assert sorted(per_host[h]) == sorted(f"{h}-{s}" for s in ("baseline", "firewall", "journal-upload", "k3s",
+                                                                   *extra))
 
 
 def test_join_order(run: tuple[str, Run]) -> None:
@@ -95,6 +100,29 @@ def test_token_is_secret_everywhere(run: tuple[str, Run]) -> None:
 def test_outputs(run: tuple[str, Run]) -> None:
     _, r = run
     assert r.outputs["k3sApiEndpoint"] == "https://198.51.100.11:6443"
+
+
+def test_kubeconfig_read_back_is_secret_rewritten_and_feeds_the_provider(run: tuple[str, Run]) -> None:
+    stack, r = run
+    recs = k3s_records(r)
+    first, last = SERVERS[stack][0], SERVERS[stack][-1]
+    step = recs[f"{first}-kubeconfig"]
+    # After every server is up; its output (the kubeconfig) secret and never logged.
+    assert recs[f"{last}-k3s"].urn in step.dependencies
+    assert step.inputs["logging"] == "none"
+    assert "stdout" in step.secret_outputs
+    assert "platform-kubeconfig-begin" in bundle(step)["step.sh"]
+    # The stack output: secret, the server is the API endpoint, the names are the stack's.
+    assert is_secret(r.outputs["kubeconfig"])
+    kc = yaml.safe_load(unwrap(r.outputs["kubeconfig"]))
+    assert kc["clusters"][0]["cluster"]["server"] == r.outputs["k3sApiEndpoint"]
+    assert kc["current-context"] == f"platform-{stack}" == kc["users"][0]["name"]
+    # One provider, fed that secret kubeconfig, with a fixed cluster identity.
+    provider = recs["k3s"]
+    assert is_secret(provider.inputs["kubeconfig"])
+    assert yaml.safe_load(unwrap(provider.inputs["kubeconfig"])) == kc
+    assert provider.inputs["clusterIdentifier"] == f"platform-{stack}"
+    assert step.urn in provider.dependencies
 
 
 def test_lab_has_no_k3s() -> None:

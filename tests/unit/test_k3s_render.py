@@ -4,6 +4,9 @@ and the kubeconfig rewrite (cluster, user and context all named `default`, an IP
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -164,3 +167,23 @@ def test_kubeconfig_rewrite_refuses_what_it_cannot_rewrite(text: str, fragment: 
         render.rewrite_kubeconfig(text, "198.51.100.11", "platform")
     if fragment:
         assert fragment in str(e.value)
+
+
+def test_kubeconfig_read_back_from_the_step_script(tmp_path: Path) -> None:
+    # The real step script (with the step library) prints what extract_kubeconfig reads back.
+    from components.remote import STEP_LIB
+    from scripts.program import DRY_K3S_KUBECONFIG
+
+    (tmp_path / "lib.sh").write_text(STEP_LIB.read_text())
+    kc = tmp_path / "k3s.yaml"
+    kc.write_text(DRY_K3S_KUBECONFIG)
+    script = Path(render.__file__).parents[1] / "host" / "kubeconfig.sh"
+    p = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "STEP_DIR": str(tmp_path), "KUBECONFIG_FILE": str(kc)})
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.splitlines()[-1] == "platform-step: unchanged"
+    assert render.extract_kubeconfig(p.stdout) == DRY_K3S_KUBECONFIG
+    with pytest.raises(render.KubeconfigError, match="markers missing"):
+        render.extract_kubeconfig("platform-step: unchanged\n")
+    with pytest.raises(render.KubeconfigError, match="not base64"):
+        render.extract_kubeconfig("platform-kubeconfig-begin\n!!!\nplatform-kubeconfig-end\n")

@@ -5,15 +5,31 @@ text replacement cannot tell them apart, and the file embeds base64 certificates
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import yaml
 
 from components.k3s.names import API_PORT, api_url
 
+BEGIN, END = "platform-kubeconfig-begin", "platform-kubeconfig-end"  # host/kubeconfig.sh prints them
+
 
 class KubeconfigError(ValueError):
     """The text is not a kubeconfig this function can rewrite (it names what is missing)."""
+
+
+def extract_kubeconfig(stdout: str) -> str:
+    """The kubeconfig in the kubeconfig step's output: base64 on the line between the markers."""
+    lines = stdout.splitlines()
+    if BEGIN not in lines or END not in lines[lines.index(BEGIN):]:
+        raise KubeconfigError("the kubeconfig step printed no kubeconfig (markers missing)")
+    body = lines[lines.index(BEGIN) + 1:lines.index(END, lines.index(BEGIN))]
+    try:
+        return base64.b64decode("".join(body), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError) as e:
+        raise KubeconfigError(f"the kubeconfig step's output is not base64 text: {e}") from e
 
 
 def _named(entries: Any, kind: str) -> list[dict[str, Any]]:
