@@ -55,6 +55,7 @@ class Registered:
     inputs: dict[str, Any]  # wire form: secrets wrapped
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: list[str] = field(default_factory=list)  # additional_secret_outputs (the engine applies them)
+    provider: str = ""  # the provider reference (urn::id) of a custom resource, "" for the default one
 
 
 _registering = threading.local()
@@ -104,7 +105,7 @@ class RecordingMonitor(pmocks.MockMonitor):
             type=request.type, name=request.name, urn=resp.urn, parent=request.parent,
             dependencies=sorted(request.dependencies), custom=bool(request.custom),
             inputs=_plain(inputs), outputs=_plain(rpc.deserialize_properties(resp.object)),
-            secret_outputs=list(request.additionalSecretOutputs),
+            secret_outputs=list(request.additionalSecretOutputs), provider=request.provider,
         )
         with self._lock:
             self.records.append(rec)

@@ -11,6 +11,7 @@ import pulumi_kubernetes as kubernetes
 
 from components.component import PlannedComponent
 from components.deploy import Deployment
+from components.k3s import addons
 from components.k3s import names as n
 from components.k3s.plan import kubeconfig_step_name, step_name
 from components.k3s.render import extract_kubeconfig, rewrite_kubeconfig
@@ -31,6 +32,8 @@ class K3sCluster(PlannedComponent):
     kubeconfig: pulumi.Output[str]
     """The admin kubeconfig with its server set to the API endpoint (secret)."""
     provider: kubernetes.Provider
+    addons: dict[str, pulumi.Resource]
+    """cert-manager, MetalLB, their custom resources and Traefik's HelmChartConfig, by name."""
 
     def __init__(self, settings: Settings, plan: Plan, deployment: Deployment,
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -48,6 +51,7 @@ class K3sCluster(PlannedComponent):
             # another endpoint) must not replace every object on the cluster.
             cluster_identifier=name,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[read_back]))
+        self.addons = addons.register(settings, self.provider, self)
         self.register_outputs(self.stack_outputs())
 
     def stack_outputs(self) -> dict[str, Any]:

@@ -8,11 +8,15 @@ import pytest
 import yaml
 
 from scripts.program import Registered, Run, is_secret, run_program, step_bundle, unwrap
-from tests.unit.helpers import config
+from tests.unit.helpers import config, settings
 
 COMPONENT = "platform:k3s:K3sCluster"
 SERVERS = {"mvp": ["k3s-1"], "prod-ha": ["k3s-1", "k3s-2", "k3s-3"]}
 AGENTS = {"mvp": ["k3s-2", "k3s-3"], "prod-ha": ["k3s-4", "k3s-5"]}
+# The add-ons (the example stacks set k3s.metallbRange): release -> what needs its CRDs.
+RELEASES = {"cert-manager": ["clusterissuer-letsencrypt-staging", "clusterissuer-letsencrypt-production"],
+            "metallb": ["ipaddresspool-platform", "l2advertisement-platform"]}
+ADDONS = [*RELEASES, *(c for cs in RELEASES.values() for c in cs), "helmchartconfig-traefik"]
 
 
 @pytest.fixture(scope="module", params=["mvp", "prod-ha"])
@@ -37,7 +41,9 @@ def test_resources_per_node(run: tuple[str, Run]) -> None:
         {f"{h}-k3s" for h in nodes} | {f"{nodes[0]}-kubeconfig"}
     assert [x.name for x in recs.values() if x.type == "random:index/randomPassword:RandomPassword"] == ["k3s-token"]
     assert [x.name for x in recs.values() if x.type == "pulumi:providers:kubernetes"] == ["k3s"]
-    assert len(recs) == len(nodes) + 3
+    kube = {x.name for x in recs.values() if x.type.startswith("kubernetes:")}
+    assert kube == set(ADDONS)
+    assert len(recs) == len(nodes) + 3 + len(ADDONS)
     # On each node: its baseline, firewall, journal upload and this step.
     public = {h["publicIp"]: name for name, h in r.plain_outputs()["hosts"].items()}
     per_host: dict[str, list[str]] = {}
@@ -132,3 +138,42 @@ def test_lab_has_no_k3s() -> None:
     fw = [step_bundle(x)["files/platform.nft"] for x in r.records
           if x.type == "command:remote:Command" and x.name.endswith("-firewall")]
     assert fw and not any("k3s-api" in t or "metallb" in t or "flannel" in t for t in fw)
+
+
+def test_addons_use_the_clusters_provider_and_wait_for_their_crds(run: tuple[str, Run]) -> None:
+    stack, r = run
+    recs = k3s_records(r)
+    provider = recs["k3s"]
+    for x in r.records:
+        if x.type.startswith("kubernetes:"):
+            # Never the ambient kubeconfig: every object goes to this cluster.
+            assert x.provider.startswith(provider.urn + "::"), (x.name, x.provider)
+    for release, customs in RELEASES.items():
+        rel = recs[release]
+        assert rel.type == "kubernetes:helm.sh/v3:Release"
+        assert rel.inputs["version"] and rel.inputs["repositoryOpts"]["repo"].startswith("https://")
+        for c in customs:
+            assert rel.urn in recs[c].dependencies, f"{c} must wait for {release} (its CRD)"
+    assert recs["cert-manager"].inputs["values"]["crds"]["enabled"] is True
+    issuer = recs["clusterissuer-letsencrypt-production"].inputs
+    assert issuer["apiVersion"] == "cert-manager.io/v1" and issuer["kind"] == "ClusterIssuer"
+    acme = issuer["spec"]["acme"]
+    assert acme["email"] == settings(stack).acme_email
+    assert acme["server"] == "https://acme-v02.api.letsencrypt.org/directory"
+    assert acme["solvers"] == [{"http01": {"ingress": {"ingressClassName": "traefik"}}}]
+    assert acme["privateKeySecretRef"]["name"]
+    staging = recs["clusterissuer-letsencrypt-staging"].inputs["spec"]["acme"]["server"]
+    assert "acme-staging-v02" in staging
+    pool = recs["ipaddresspool-platform"].inputs
+    assert pool["apiVersion"] == "metallb.io/v1beta1" and pool["metadata"]["namespace"] == "metallb-system"
+    assert pool["spec"]["addresses"] == ["198.51.100.200-198.51.100.210"]
+    assert recs["l2advertisement-platform"].inputs["spec"]["ipAddressPools"] == ["platform"]
+    tc = recs["helmchartconfig-traefik"].inputs
+    assert (tc["apiVersion"], tc["kind"], tc["metadata"]) == ("helm.cattle.io/v1", "HelmChartConfig",
+                                                              {"name": "traefik", "namespace": "kube-system"})
+    values = yaml.safe_load(tc["spec"]["valuesContent"])
+    assert values["service"]["spec"]["externalTrafficPolicy"] == "Local"
+    assert values["ports"]["web"]["redirections"]["entryPoint"]["to"] == "websecure"
+    # 198.51.100.200-210 exactly, as CIDR blocks, trusted for X-Forwarded-* on both entry points.
+    assert values["ports"]["websecure"]["forwardedHeaders"]["trustedIPs"][:3] == [
+        "198.51.100.200/29", "198.51.100.208/31", "198.51.100.210/32"]

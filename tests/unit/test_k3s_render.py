@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,17 @@ def test_kubeconfig_read_back_from_the_step_script(tmp_path: Path) -> None:
         render.extract_kubeconfig("platform-step: unchanged\n")
     with pytest.raises(render.KubeconfigError, match="not base64"):
         render.extract_kubeconfig("platform-kubeconfig-begin\n!!!\nplatform-kubeconfig-end\n")
+
+
+def test_addon_data() -> None:
+    from components.k3s.render import addons as a
+
+    assert a.metallb_cidrs("10.0.0.1-10.0.0.6") == ["10.0.0.1/32", "10.0.0.2/31", "10.0.0.4/31", "10.0.0.6/32"]
+    s = settings("prod-ha")
+    # Edge VMs (a proxy in front) are trusted too, when there are any.
+    edge = [f"{h.private_ip}/32" for h in s.hosts["edge"]]
+    assert set(edge) <= set(a.trusted_proxies(s))
+    # Every chart pinned to an exact version, from an https repository, in its own namespace.
+    for chart in a.CHARTS:
+        assert re.fullmatch(r"v?\d+\.\d+\.\d+", chart.version) and chart.repo.startswith("https://")
+    assert len({c.namespace for c in a.CHARTS}) == len(a.CHARTS)
