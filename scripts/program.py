@@ -105,7 +105,8 @@ class RecordingMonitor(pmocks.MockMonitor):
             type=request.type, name=request.name, urn=resp.urn, parent=request.parent,
             dependencies=sorted(request.dependencies), custom=bool(request.custom),
             inputs=_plain(inputs), outputs=_plain(rpc.deserialize_properties(resp.object)),
-            secret_outputs=list(request.additionalSecretOutputs), provider=request.provider,
+            secret_outputs=list(request.additionalSecretOutputs),
+            provider=request.provider or dict(request.providers).get("kubernetes", ""),
         )
         with self._lock:
             self.records.append(rec)

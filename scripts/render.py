@@ -8,6 +8,8 @@ Pulumi CLI) and writes:
     DIR/hosts/<host>/<step>/step.sh           the script the step runs
     DIR/hosts/<host>/<step>/files/<name>      every rendered file it installs
     DIR/hosts/<host>/<step>/secrets.txt       the names (never the values) of the secrets it gets
+    DIR/kubernetes/<kind>-<namespace>-<name>.yaml   every Kubernetes object the program registers
+    DIR/kubernetes/helm/<release>.yaml        each Helm release: chart, version, repository, values
 
 Deterministic (sorted, no timestamps), so two renders of one commit are byte-identical and a pull
 request can carry the exact change to every host as a plain diff. Secret values never reach DIR:
@@ -82,6 +84,34 @@ def resource_lines(records: list[Registered]) -> str:
     return "".join(lines)
 
 
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
+
+
+def kubernetes_files(records: list[Registered]) -> dict[str, str]:
+    """Relative path -> YAML of every Kubernetes object (a ConfigGroup's objects, each custom
+    resource) and of each Helm release's chart, version and values; secrets as "[secret]"."""
+    import yaml
+
+    files: dict[str, str] = {}
+    for r in records:
+        if r.type == HELM_RELEASE:
+            keys = ("chart", "version", "namespace", "repositoryOpts", "values")
+            files[f"helm/{r.name}.yaml"] = yaml.safe_dump(mask({k: r.inputs.get(k) for k in keys}), sort_keys=True)
+            continue
+        if r.type == CONFIG_GROUP:
+            objs = list(r.inputs.get("objs") or [])
+        elif r.type.startswith("kubernetes:") and "apiVersion" in r.inputs:
+            objs = [{k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in r.inputs}]
+        else:
+            continue
+        for obj in objs:
+            meta = obj.get("metadata") or {}
+            name = f"{obj['kind'].lower()}-{meta.get('namespace', 'cluster')}-{meta['name']}.yaml"
+            files[name] = yaml.safe_dump(mask(obj), sort_keys=True)
+    return files
+
+
 def render(stack: str, out: Path) -> int:
     run = run_program(stack, stack_config(stack))
     if out.exists():
@@ -112,6 +142,9 @@ def render(stack: str, out: Path) -> int:
             elif member != "lib.sh":  # the same in every step: components/step_lib.sh
                 write(step_dir / member, text)
         write(step_dir / "secrets.txt", "".join(f"{n}\n" for n in names))
+
+    for rel, text in sorted(kubernetes_files(run.records).items()):
+        write(out / "kubernetes" / rel, text)
 
     leaks = [str(p.relative_to(out)) for p in written if any(s in p.read_text() for s in secrets)]
     if leaks:

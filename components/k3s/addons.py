@@ -1,5 +1,6 @@
-"""The cluster add-ons on the K3s provider (the data is in render/addons.py): cert-manager and its
-ClusterIssuers, MetalLB and its pool, the HelmChartConfig for K3s's bundled Traefik. Every custom
+"""The cluster add-ons on the K3s provider (the data is in render/addons.py and
+render/kube_state_metrics.py): cert-manager and its ClusterIssuers, MetalLB and its pool, the
+HelmChartConfig for K3s's bundled Traefik, kube-state-metrics. Every custom
 resource depends on the release that installs its CRD, so that a first `pulumi up` does not fail
 with "no matches for kind"."""
 
@@ -11,6 +12,7 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components.k3s.render import addons as a
+from components.k3s.render import kube_state_metrics as ksm
 from components.settings import Settings
 
 
@@ -46,4 +48,6 @@ def register(settings: Settings, provider: kubernetes.Provider, parent: pulumi.R
             _custom(out, body, after_lb)
     # K3s installs the HelmChartConfig CRD itself (its helm controller), before the API answers.
     _custom(out, a.traefik_config(settings), base)
+    # Plain manifests (built-in kinds only), applied as they are written.
+    out[ksm.NAME] = kubernetes.yaml.v2.ConfigGroup(ksm.NAME, objs=ksm.manifests(), opts=base)
     return out

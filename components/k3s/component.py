@@ -11,7 +11,7 @@ import pulumi_kubernetes as kubernetes
 
 from components.component import PlannedComponent
 from components.deploy import Deployment
-from components.k3s import addons
+from components.k3s import addons, contract
 from components.k3s import names as n
 from components.k3s.plan import kubeconfig_step_name, step_name
 from components.k3s.render import extract_kubeconfig, rewrite_kubeconfig
@@ -32,6 +32,8 @@ class K3sCluster(PlannedComponent):
     kubeconfig: pulumi.Output[str]
     """The admin kubeconfig with its server set to the API endpoint (secret)."""
     provider: kubernetes.Provider
+    scrape_targets: dict[str, list[str]]
+    """job -> its ip:port targets (kube-state-metrics through the first server)."""
     addons: dict[str, pulumi.Resource]
     """cert-manager, MetalLB, their custom resources and Traefik's HelmChartConfig, by name."""
 
@@ -39,6 +41,7 @@ class K3sCluster(PlannedComponent):
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("platform:k3s:K3sCluster", "k3s", settings, plan, deployment, opts)
         self.api_endpoint = n.api_url(settings.k3s.api_endpoint)
+        self.scrape_targets = {j.job: j.addresses() for j in contract.contract(settings).scrape_jobs}
         self.ready = self.steps[step_name(n.servers(settings)[-1])]
         read_back = self.steps[kubeconfig_step_name(settings)]
         name = cluster_name(settings)
@@ -55,7 +58,8 @@ class K3sCluster(PlannedComponent):
         self.register_outputs(self.stack_outputs())
 
     def stack_outputs(self) -> dict[str, Any]:
-        return {"k3sApiEndpoint": self.api_endpoint, "kubeconfig": self.kubeconfig}
+        return {"k3sApiEndpoint": self.api_endpoint, "kubeconfig": self.kubeconfig,
+                "k3sScrapeTargets": self.scrape_targets}
 
 
 def build(settings: Settings, plan: Plan, deployment: Deployment) -> dict[str, Any]:

@@ -4,7 +4,7 @@ Traefik and MetalLB's speakers), and its place in the backups bucket. Pure."""
 
 from __future__ import annotations
 
-from components.contract import BucketUse, Contract
+from components.contract import BucketUse, Contract, scrape_job
 from components.firewall import ServicePort
 from components.k3s import names as n
 from components.settings import Settings
@@ -29,6 +29,8 @@ def ports(settings: Settings) -> list[ServicePort]:
         # Traefik on MetalLB's addresses, answered by the node that announces them.
         ServicePort("http", n.HTTP_PORT, (WORKLOADS_GROUP,), ("any",)),
         ServicePort("https", n.HTTPS_PORT, (WORKLOADS_GROUP,), ("any",)),
+        # kube-state-metrics' NodePort, scraped through the first server.
+        ServicePort("kube-state-metrics", n.KSM_NODE_PORT, ("k3sServers",), ("monitoring",)),
     ]
 
 
@@ -39,6 +41,9 @@ def contract(settings: Settings) -> Contract:
         name="k3s",
         ports=tuple(ports(settings)),
         groups={WORKLOADS_GROUP: n.workload_nodes(settings)},
+        # One target (the first server) so that every series exists once: any node forwards the
+        # NodePort to the one kube-state-metrics pod.
+        scrape_jobs=(scrape_job("kube_state_metrics", [n.first_server(settings)], n.KSM_NODE_PORT),),
         buckets=(BucketUse("backups", n.snapshot_folder(settings) + "/",
                            "K3s etcd snapshots (every server, on k3s.etcdSnapshot.schedule; K3s deletes "
                            "all but the newest k3s.etcdSnapshot.retention per server)"),),

@@ -19,6 +19,7 @@ KUBELET_PORT = 10250
 FLANNEL_VXLAN_PORT = 8472  # udp
 MEMBERLIST_PORT = 7946  # MetalLB speakers among themselves (tcp and udp)
 HTTP_PORT, HTTPS_PORT = 80, 443  # Traefik behind MetalLB's addresses
+KSM_NODE_PORT = 30808  # kube-state-metrics for the monitoring VM (a NodePort: Prometheus is outside)
 KUBELET_HEALTHZ = "http://127.0.0.1:10248/healthz"  # what an agent's step waits for
 
 # The join token (K3s's `token`, shared by servers and agents): generated once, a secret.

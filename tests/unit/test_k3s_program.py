@@ -16,7 +16,7 @@ AGENTS = {"mvp": ["k3s-2", "k3s-3"], "prod-ha": ["k3s-4", "k3s-5"]}
 # The add-ons (the example stacks set k3s.metallbRange): release -> what needs its CRDs.
 RELEASES = {"cert-manager": ["clusterissuer-letsencrypt-staging", "clusterissuer-letsencrypt-production"],
             "metallb": ["ipaddresspool-platform", "l2advertisement-platform"]}
-ADDONS = [*RELEASES, *(c for cs in RELEASES.values() for c in cs), "helmchartconfig-traefik"]
+ADDONS = [*RELEASES, *(c for cs in RELEASES.values() for c in cs), "helmchartconfig-traefik", "kube-state-metrics"]
 
 
 @pytest.fixture(scope="module", params=["mvp", "prod-ha"])
@@ -177,3 +177,24 @@ def test_addons_use_the_clusters_provider_and_wait_for_their_crds(run: tuple[str
     # 198.51.100.200-210 exactly, as CIDR blocks, trusted for X-Forwarded-* on both entry points.
     assert values["ports"]["websecure"]["forwardedHeaders"]["trustedIPs"][:3] == [
         "198.51.100.200/29", "198.51.100.208/31", "198.51.100.210/32"]
+
+
+def test_kube_state_metrics_manifests_and_scrape_target(run: tuple[str, Run]) -> None:
+    stack, r = run
+    recs = k3s_records(r)
+    group = recs["kube-state-metrics"]
+    assert group.type == "kubernetes:yaml/v2:ConfigGroup"
+    assert group.provider.startswith(recs["k3s"].urn + "::")
+    objs = {o["kind"]: o for o in group.inputs["objs"]}
+    assert set(objs) == {"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Deployment", "Service"}
+    # Never Secrets or ConfigMaps: the role would hand its token every secret in the cluster.
+    granted = {res for rule in objs["ClusterRole"]["rules"] for res in rule["resources"]}
+    assert not granted & {"secrets", "configmaps"} and "pods" in granted
+    args = objs["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    collectors = set(next(a for a in args if a.startswith("--resources=")).removeprefix("--resources=").split(","))
+    assert collectors == granted  # what it collects is exactly what it may list
+    svc = objs["Service"]["spec"]
+    assert svc["type"] == "NodePort" and svc["ports"][0]["nodePort"] == 30808
+    first = SERVERS[stack][0]
+    ip = next(h["privateIp"] for name, h in r.plain_outputs()["hosts"].items() if name == first)
+    assert r.plain_outputs()["k3sScrapeTargets"] == {"kube_state_metrics": [f"{ip}:30808"]}

@@ -204,4 +204,5 @@ def test_every_stack_output_is_documented(stack: str) -> None:
     # Documented but absent where a feature is off (Grafana and MariaDB in the lab).
     assert documented - outputs <= {"monitoringAlertmanagerUrl", "monitoringPrometheusUrl", "grafanaUrl",
                                     "grafanaAdminPassword", "mariadbRouter", "mariadbMautic",
-                                    "mariadbScrapeTargets", "k3sApiEndpoint", "kubeconfig"} | outputs
+                                    "mariadbScrapeTargets", "k3sApiEndpoint", "kubeconfig",
+                                    "k3sScrapeTargets"} | outputs
