@@ -27,10 +27,22 @@ from components.settings import Host, Settings
 
 HOST_DIR = Path(__file__).parent / "host"
 READY_TIMEOUT_S = 600  # a first start pulls the system images (or imports the air-gapped tarball)
+DRAIN_TIMEOUT_S = 600  # evictions wait for PodDisruptionBudgets; longer fails the `up`, node cordoned
 
 
 def step_name(host: Host) -> str:
     return f"{host.name}-k3s"
+
+
+def _drain_step(settings: Settings, host: Host, mode: str, after: tuple[str, ...]) -> Step:
+    """On the first server (it has kubectl and the admin credentials, an agent has neither): drain
+    `host` before its version changes, or uncordon it after; VERSION in the params makes the step
+    run again exactly when that node's version changes."""
+    first = n.first_server(settings)
+    return Step(name=f"{first.name}-{mode}-{host.name}", host=first, script=HOST_DIR / "drain.sh",
+                params={"MODE": mode, "NODE": host.name, "VERSION": settings.k3s.version,
+                        "DRAIN_TIMEOUT": str(DRAIN_TIMEOUT_S)},
+                after=after)
 
 
 def kubeconfig_step_name(settings: Settings) -> str:
@@ -73,11 +85,17 @@ def plan(settings: Settings, contracts: Sequence[Contract] = ()) -> Plan:
     if not settings.k3s.enabled:
         return Plan()
     steps: list[Step] = []
-    for h in n.servers(settings):
-        previous = (steps[-1].name,) if steps else (bucket_ref("backups"),)
-        steps.append(_step(settings, h, previous))
-    last_server = steps[-1].name
-    steps += [_step(settings, h, (last_server,)) for h in n.agents(settings)]
+    previous: tuple[str, ...] = (bucket_ref("backups"),)
+    last_server = ""
+    # One node at a time, servers first: drain it (an upgrade only), its step, uncordon it.
+    for h in (*n.servers(settings), *n.agents(settings)):
+        drain = _drain_step(settings, h, "drain", previous)
+        node = _step(settings, h, (drain.name,))
+        uncordon = _drain_step(settings, h, "uncordon", (node.name,))
+        steps += [drain, node, uncordon]
+        previous = (uncordon.name,)
+        if h.role == "k3sServers":
+            last_server = node.name
     first = n.first_server(settings)
     steps.append(Step(name=kubeconfig_step_name(settings), host=first, script=HOST_DIR / "kubeconfig.sh",
                       after=(last_server,), secret_output=True))

@@ -36,14 +36,17 @@ def test_resources_per_node(run: tuple[str, Run]) -> None:
     stack, r = run
     recs = k3s_records(r)
     nodes = SERVERS[stack] + AGENTS[stack]
-    # One step per node, the kubeconfig read-back on the first server, the token and the provider.
+    # One step per node with its drain and uncordon (on the first server), the kubeconfig read-back,
+    # the token and the provider.
+    first = nodes[0]
     assert {n for n, x in recs.items() if x.type == "command:remote:Command"} == \
-        {f"{h}-k3s" for h in nodes} | {f"{nodes[0]}-kubeconfig"}
+        {f"{h}-k3s" for h in nodes} | {f"{first}-kubeconfig"} | \
+        {f"{first}-{m}-{h}" for h in nodes for m in ("drain", "uncordon")}
     assert [x.name for x in recs.values() if x.type == "random:index/randomPassword:RandomPassword"] == ["k3s-token"]
     assert [x.name for x in recs.values() if x.type == "pulumi:providers:kubernetes"] == ["k3s"]
     kube = {x.name for x in recs.values() if x.type.startswith("kubernetes:")}
     assert kube == set(ADDONS)
-    assert len(recs) == len(nodes) + 3 + len(ADDONS)
+    assert len(recs) == 3 * len(nodes) + 3 + len(ADDONS)
     # On each node: its baseline, firewall, journal upload and this step.
     public = {h["publicIp"]: name for name, h in r.plain_outputs()["hosts"].items()}
     per_host: dict[str, list[str]] = {}
@@ -51,7 +54,7 @@ def test_resources_per_node(run: tuple[str, Run]) -> None:
         if x.type == "command:remote:Command":
             per_host.setdefault(public[unwrap(x.inputs["connection"])["host"]], []).append(x.name)
     for h in nodes:
-        extra = ("kubeconfig",) if h == nodes[0] else ()
+        extra = ("kubeconfig", *(f"{m}-{x}" for x in nodes for m in ("drain", "uncordon"))) if h == first else ()
         assert sorted(per_host[h]) == sorted(f"{h}-{s}" for s in ("baseline", "firewall", "journal-upload", "k3s",
                                                                    *extra))
 
@@ -60,20 +63,38 @@ def test_join_order(run: tuple[str, Run]) -> None:
     stack, r = run
     recs = k3s_records(r)
     by_name = {x.name: x for x in r.records}
+    by_urn = {x.urn: x for x in r.records}
     servers, agents = SERVERS[stack], AGENTS[stack]
+    first = servers[0]
 
-    def deps(host: str) -> set[str]:
-        return set(recs[f"{host}-k3s"].dependencies)
+    def after(later: str, earlier: str) -> bool:
+        """`earlier` is among `later`'s dependencies, directly or through others."""
+        seen, todo = set(), list(by_name[later].dependencies)
+        while todo:
+            u = todo.pop()
+            if u == by_name[earlier].urn:
+                return True
+            if u not in seen:
+                seen.add(u)
+                todo += by_urn[u].dependencies if u in by_urn else []
+        return False
 
     for h in servers + agents:
-        assert by_name[f"{h}-firewall"].urn in deps(h)
-    assert by_name["bucket-backups"].urn in deps(servers[0])  # snapshots go there
-    for previous, server in zip(servers, servers[1:], strict=False):
-        assert recs[f"{previous}-k3s"].urn in deps(server), f"{server} joins after {previous}"
-    steps = {recs[f"{h}-k3s"].urn for h in servers + agents}
+        assert by_name[f"{h}-firewall"].urn in recs[f"{h}-k3s"].dependencies
+        # Drained before its step (an upgrade), uncordoned after it.
+        assert recs[f"{first}-drain-{h}"].urn in recs[f"{h}-k3s"].dependencies
+        assert recs[f"{h}-k3s"].urn in recs[f"{first}-uncordon-{h}"].dependencies
+    assert after(f"{first}-k3s", "bucket-backups")  # snapshots go there
+    order = servers + agents
+    for previous, node in zip(order, order[1:], strict=False):
+        # One node at a time: the next is drained only once the previous is back and uncordoned.
+        assert recs[f"{first}-uncordon-{previous}"].urn in recs[f"{first}-drain-{node}"].dependencies
+        assert after(f"{node}-k3s", f"{previous}-k3s"), f"{node} after {previous}"
     for agent in agents:
-        # After the last server (which ran after all the others), and after no other agent.
-        assert deps(agent) & steps == {recs[f"{servers[-1]}-k3s"].urn}
+        assert after(f"{agent}-k3s", f"{servers[-1]}-k3s")
+    assert not any(after(f"{s}-k3s", f"{a}-k3s") for s in servers for a in agents)  # servers first
+    drain = bundle(recs[f"{first}-drain-{agents[0]}"])["files/params.env"]
+    assert f"MODE=drain\nNODE={agents[0]}\n" in drain and "VERSION=v1.36.1+k3s1\n" in drain
     params = {h: bundle(recs[f"{h}-k3s"])["files/params.env"] for h in servers + agents}
     assert "BOOTSTRAP=1\n" in params[servers[0]]
     assert all("BOOTSTRAP=0\n" in params[h] for h in servers[1:] + agents)

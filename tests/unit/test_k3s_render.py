@@ -202,3 +202,39 @@ def test_addon_data() -> None:
     for chart in a.CHARTS:
         assert re.fullmatch(r"v?\d+\.\d+\.\d+", chart.version) and chart.repo.startswith("https://")
     assert len({c.namespace for c in a.CHARTS}) == len(a.CHARTS)
+
+
+def test_drain_and_uncordon_act_only_on_an_upgrade(tmp_path: Path) -> None:
+    # The real step script against a `k3s` that answers as a node on v1.35 (or no node at all) and
+    # records the kubectl calls it gets.
+    from components.remote import STEP_LIB
+
+    (tmp_path / "lib.sh").write_text(STEP_LIB.read_text())
+    calls = tmp_path / "calls"
+    fake = tmp_path / "k3s"
+    fake.write_text(f"""#!/bin/sh
+echo "$*" >> {calls}
+case "$*" in
+  *"get node"*kubeletVersion*) [ -n "$NODE_VERSION" ] && printf %s "$NODE_VERSION" || exit 1 ;;
+  *"get node"*unschedulable*) printf %s "$UNSCHEDULABLE" ;;
+esac
+""")
+    fake.chmod(0o755)
+    script = Path(render.__file__).parents[1] / "host" / "drain.sh"
+
+    def run(mode: str, node_version: str, unschedulable: str = "") -> tuple[str, list[str]]:
+        calls.write_text("")
+        p = subprocess.run(["bash", str(script)], capture_output=True, text=True, timeout=30, env={
+            **os.environ, "STEP_DIR": str(tmp_path), "K3S_BIN": str(fake), "MODE": mode, "NODE": "k3s-4",
+            "VERSION": "v1.36.1+k3s1", "DRAIN_TIMEOUT": "600", "NODE_VERSION": node_version,
+            "UNSCHEDULABLE": unschedulable})
+        assert p.returncode == 0, p.stderr
+        return p.stdout.splitlines()[-1], [c.split()[1] for c in calls.read_text().splitlines()]
+
+    status, verbs = run("drain", "v1.35.4+k3s1")
+    assert verbs == ["get", "cordon", "drain"] and "drained k3s-4 (v1.35.4+k3s1 -> v1.36.1+k3s1)" in status
+    assert run("drain", "v1.36.1+k3s1") == ("platform-step: unchanged", ["get"])  # already there
+    assert run("drain", "") == ("platform-step: unchanged", ["get"])  # not a node yet (first apply)
+    status, verbs = run("uncordon", "v1.36.1+k3s1", "true")
+    assert verbs == ["get", "get", "uncordon"] and "uncordoned k3s-4" in status
+    assert run("uncordon", "v1.36.1+k3s1", "")[1] == ["get", "get"]
