@@ -219,3 +219,18 @@ def test_kube_state_metrics_manifests_and_scrape_target(run: tuple[str, Run]) ->
     first = SERVERS[stack][0]
     ip = next(h["privateIp"] for name, h in r.plain_outputs()["hosts"].items() if name == first)
     assert r.plain_outputs()["k3sScrapeTargets"] == {"kube_state_metrics": [f"{ip}:30808"]}
+
+
+def test_a_version_change_touches_exactly_each_nodes_drain_step_and_uncordon() -> None:
+    from components.k3s.plan import plan
+
+    def steps(version: str) -> dict[str, tuple[object, ...]]:
+        p = plan(settings("prod-ha", k3s={"version": version}))
+        return {s.name: (sorted(s.params.items()), sorted((k, str(v)) for k, v in s.files.items()), s.after)
+                for s in p.steps}
+
+    old, new = steps("v1.36.1+k3s1"), steps("v1.36.2+k3s1")
+    assert set(old) == set(new)
+    changed = {name for name in old if old[name] != new[name]}
+    nodes = SERVERS["prod-ha"] + AGENTS["prod-ha"]
+    assert changed == {f"{h}-k3s" for h in nodes} | {f"k3s-1-{m}-{h}" for h in nodes for m in ("drain", "uncordon")}
