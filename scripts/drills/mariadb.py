@@ -100,6 +100,11 @@ def ensure_table(client: Client) -> None:
                  "KEY (run)) ENGINE=InnoDB")
 
 
+def present_seqs(client: Client, run: str) -> set[int]:
+    """The sequence numbers of `run`'s rows in the table, read through the router."""
+    return {int(r[0]) for r in client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (run,))}
+
+
 def wait_synced(lab: Lab, host: Any) -> float | None:
     """Seconds until `host` is Synced in a cluster of every member again (REJOIN_TIMEOUT), or None."""
     from components.mariadb import names as n
@@ -184,7 +189,7 @@ class MariadbWriter:
         out: dict[str, Any] = {"mariadb_seconds": round(back - since, 2) if back is not None else None,
                                "mariadb_acked": len(self.writes.acked)}
         try:
-            present = {int(r[0]) for r in self.client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (self.run,))}
+            present = present_seqs(self.client, self.run)
             lost = sorted(self.writes.acked - present)
             self.client.query(f"DELETE FROM {TABLE} WHERE run = %s", (self.run,))
         except Exception as e:  # noqa: BLE001 - reported, and the drill fails
@@ -248,8 +253,7 @@ def node_death(lab: Lab) -> dict[str, Any]:
         if host_pid(victim) is None:
             start(find_host(victim))
         alerts.mark_recovered()
-        present = {int(r[0]) for r in client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (run,))}
-        lost = sorted(writes.acked - present)
+        lost = sorted(writes.acked - present_seqs(client, run))
         res.update({"acked": len(writes.acked), "acked_lost": len(lost), "lost_ids": lost[:20]})
         res["rejoin_seconds"] = wait_synced(lab, find_host(victim))
         synced = res["rejoin_seconds"] is not None
@@ -440,8 +444,8 @@ def partition(lab: Lab) -> dict[str, Any]:
         res["probe_acked_during_cut"] = sum(1 for e in during if e["ok"])
         res["refused_after_seconds"] = round(last_ok - fault, 2)
         res["probe_errors"] = sorted({e.get("error", "")[:60] for e in during if not e["ok"]})[:3]
-        present = {int(r[0]) for r in client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (run,))}
-        present_probe = {int(r[0]) for r in client.query(f"SELECT seq FROM {TABLE} WHERE run = %s", (f"{run}-cut",))}
+        present = present_seqs(client, run)
+        present_probe = present_seqs(client, f"{run}-cut")
         probe_acked = {e["seq"] for e in events if e["ok"]}
         res["acked"] = len(writes.acked)
         res["acked_lost"] = len(writes.acked - present)

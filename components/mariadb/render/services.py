@@ -7,6 +7,7 @@ from __future__ import annotations
 from components.mariadb import names as n
 from components.plan import placeholder
 from components.settings import Host, Settings
+from components.systemd import oneshot_timer
 
 HEADER = "# Rendered by the platform program (components/mariadb/render/services.py); do not edit."
 CHECK_SCRIPT = "/usr/local/lib/platform-mariadb/mariadb-check"
@@ -62,34 +63,10 @@ def render_check_defaults(settings: Settings) -> str:
 
 def _every_few_seconds(name: str, description: str, exec_start: str, timeout_s: int) -> dict[str, str]:
     """A oneshot `name`.service with /etc/default/`name`, run RECOVER_TICK_S after it last finished."""
-    service = "\n".join([
-        HEADER,
-        "[Unit]",
-        f"Description={description}",
-        "After=network-online.target",
-        "Wants=network-online.target",
-        "",
-        "[Service]",
-        "Type=oneshot",
-        f"EnvironmentFile=/etc/default/{name}",
-        f"ExecStart={exec_start}",
-        f"TimeoutStartSec={timeout_s}",
-        "",
-    ])
-    timer = "\n".join([
-        HEADER,
-        "[Unit]",
-        f"Description=Run {name} every few seconds",
-        "",
-        "[Timer]",
-        f"OnBootSec={RECOVER_TICK_S}s",
-        f"OnUnitInactiveSec={RECOVER_TICK_S}s",
-        "AccuracySec=1s",
-        "",
-        "[Install]",
-        "WantedBy=timers.target",
-        "",
-    ])
+    service, timer = oneshot_timer(
+        HEADER, description, exec_start, f"{RECOVER_TICK_S}s", boot=f"{RECOVER_TICK_S}s", accuracy="1s",
+        after="network-online.target", wants="network-online.target", env_file=f"/etc/default/{name}",
+        timeout_s=timeout_s, after_finish=True, timer_description=f"Run {name} every few seconds")
     return {f"{name}.service": service, f"{name}.timer": timer}
 
 
