@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from components.apps import contract as apps_contract
+from components.apps import plan as apps_plan
 from components.baseline import contract as baseline_contract
 from components.baseline import plan as baseline_plan
 from components.contract import Contract
@@ -47,6 +49,7 @@ CATALOG: tuple[ComponentDef, ...] = (
     ComponentDef("router", router_contract.contract, router_plan.plan, "components.router.component"),
     ComponentDef("monitoring", monitoring_contract.contract, monitoring_plan.plan, "components.monitoring.component"),
     ComponentDef("k3s", k3s_contract.contract, k3s_plan.plan, "components.k3s.component"),
+    ComponentDef("apps", apps_contract.contract, apps_plan.plan, "components.apps.component"),
 )
 
 

@@ -11,6 +11,7 @@ buckets it runs after) and registers the step through the one provisioning primi
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import pulumi
 import pulumi_random as random
@@ -32,6 +33,10 @@ class Deployment:
         # Step name or bucket_ref(key) -> the resource that later steps may run after.
         self.resources: dict[str, pulumi.Resource] = {plan.bucket_ref(k): b for k, b in buckets.items()}
         self.passwords: dict[str, pulumi.Output[str]] = {}
+        # The stack outputs of the components registered so far (the apps read the data tier's).
+        self.outputs: dict[str, Any] = {}
+        # Providers other components deploy with, by name (`k3s`: the cluster's Kubernetes provider).
+        self.providers: dict[str, pulumi.ProviderResource] = {}
 
     def create_passwords(self, names: Iterable[str], parent: pulumi.Resource) -> None:
         for name in names:

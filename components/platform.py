@@ -40,7 +40,9 @@ def build_platform(settings: Settings) -> dict[str, Any]:
     outputs: dict[str, Any] = {}
     for c in catalog.CATALOG:
         component = importlib.import_module(c.module)
-        outputs.update(component.build(settings, c.plan(settings, contracts), deployment))
+        built = component.build(settings, c.plan(settings, contracts), deployment)
+        outputs.update(built)
+        deployment.outputs.update(built)
     return outputs | {
         "s3Endpoint": settings.s3.endpoint,
         "buckets": {k: b.bucket for k, b in storage.buckets.items()},

@@ -34,6 +34,8 @@ from scripts.program import (  # noqa: E402
     PLACEHOLDER_SECRETS,
     Registered,
     Run,
+    SECRET_SIG,
+    SECRET_VALUE,
     is_secret,
     run_program,
     stack_config,
@@ -102,10 +104,15 @@ def kubernetes_files(records: list[Registered]) -> dict[str, str]:
         if r.type == CONFIG_GROUP:
             objs = list(r.inputs.get("objs") or [])
         elif r.type.startswith("kubernetes:") and "apiVersion" in r.inputs:
-            objs = [{k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec") if k in r.inputs}]
+            objs = [{k: r.inputs[k] for k in ("apiVersion", "kind", "metadata", "spec", "type", "data", "stringData")
+                     if k in r.inputs}]
         else:
             continue
         for obj in objs:
+            if is_secret(obj.get("stringData")):
+                # The keys are not secret (a review sees which changed); every value stays masked.
+                hidden = {SECRET_SIG: SECRET_VALUE, "value": ""}
+                obj = {**obj, "stringData": {k: hidden for k in unwrap(obj["stringData"])}}
             meta = obj.get("metadata") or {}
             name = f"{obj['kind'].lower()}-{meta.get('namespace', 'cluster')}-{meta['name']}.yaml"
             files[name] = yaml.safe_dump(mask(obj), sort_keys=True)

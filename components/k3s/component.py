@@ -65,4 +65,6 @@ class K3sCluster(PlannedComponent):
 def build(settings: Settings, plan: Plan, deployment: Deployment) -> dict[str, Any]:
     if not settings.k3s.enabled:
         return {}
-    return K3sCluster(settings, plan, deployment).stack_outputs()
+    cluster = K3sCluster(settings, plan, deployment)
+    deployment.providers["k3s"] = cluster.provider
+    return cluster.stack_outputs()

@@ -16,8 +16,9 @@ from components.settings import Settings
 HOST_DIR = Path(__file__).parent / "host"
 
 
-def haproxy_config(settings: Settings, contracts: Sequence[Contract]) -> str:
-    return render.render_haproxy(settings, [lst.section for c in contracts for lst in c.router_listeners])
+def haproxy_config(settings: Settings, contracts: Sequence[Contract], in_cluster: bool = False) -> str:
+    return render.render_haproxy(settings, [lst.section for c in contracts for lst in c.router_listeners],
+                                 in_cluster=in_cluster)
 
 
 def listener_secrets(contracts: Sequence[Contract]) -> dict[str, SecretValue]:

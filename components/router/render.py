@@ -20,8 +20,10 @@ REPLICA_PORT = 5001
 STATS_PORT = 7000
 CA_FILE = "/etc/haproxy/platform-ca.pem"
 PRIVATE_IP_ENV = "PLATFORM_PRIVATE_IP"
-# In-cluster name of the router Service when router.placement is k3s (the K3s issue deploys it).
-K3S_SERVICE = "platform-router.platform.svc.cluster.local"
+# In-cluster names of the router Services when router.placement is k3s (components/apps/names.py
+# defines them; repeated here, where the apps package cannot be imported, and tied by a unit test).
+K3S_SERVICES = {PRIMARY_PORT: ("postgres-rw", 5432), REPLICA_PORT: ("postgres-ro", 5432),
+                6379: ("redis-master", 6379), 3306: ("mariadb-rw", 3306)}
 
 # The PgBouncer probe: a GSSENCRequest packet (length 8, code 80877104). A live PgBouncer answers
 # with one byte, 'N' (0x4e: no GSSAPI encryption), and forgets a connection closed right after it
@@ -77,17 +79,22 @@ def _pg_backend(settings: Settings, name: str, port: int, endpoint: str, balance
     return lines
 
 
-def render_haproxy(settings: Settings, extra_sections: Sequence[str] = ()) -> str:
-    """haproxy.cfg for every router host; `extra_sections` (complete sections) are appended."""
+def _global(in_cluster: bool) -> list[str]:
+    if in_cluster:
+        # In K3s (components/apps/render/router.py): the container runs as the image's haproxy
+        # user in the foreground and logs to stdout; the socket is on an emptyDir.
+        return ["    log stdout format raw local0", "    maxconn 4000"]
+    return ["    log /dev/log local0", "    maxconn 4000", "    user haproxy", "    group haproxy", "    daemon"]
+
+
+def render_haproxy(settings: Settings, extra_sections: Sequence[str] = (), in_cluster: bool = False) -> str:
+    """haproxy.cfg for every router host (`in_cluster`: the K3s Deployment, which differs only in
+    its `global` section); `extra_sections` (complete sections) are appended."""
     lines = [
         "# HAProxy router of the platform. Rendered by the platform program",
         "# (components/router/render.py); do not edit. Validate with `haproxy -c -f`.",
         "global",
-        "    log /dev/log local0",
-        "    maxconn 4000",
-        "    user haproxy",
-        "    group haproxy",
-        "    daemon",
+        *_global(in_cluster),
         "    stats socket /run/haproxy/admin.sock mode 660 level admin",
         "    ssl-default-server-options ssl-min-ver TLSv1.2",
         "",
@@ -135,7 +142,8 @@ def endpoint(settings: Settings, port: int = PRIMARY_PORT) -> str:
     """host:port clients use: the first edge VM, or the router Service inside K3s."""
     if settings.router.placement == "vms" and settings.hosts["edge"]:
         return f"{settings.hosts['edge'][0].private_ip}:{port}"
-    return f"{K3S_SERVICE}:{port}"
+    name, service_port = K3S_SERVICES[port]
+    return f"{name}.platform.svc.cluster.local:{service_port}"
 
 
 def render_defaults(private_ip: str) -> str:

@@ -7,7 +7,7 @@ matrix and the components read roles from here, so a new role is one row.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -215,6 +215,23 @@ class AppSettings:
 
 
 @dataclass(frozen=True)
+class AppsSettings:
+    items: tuple[AppSettings, ...]
+    tls_issuer: str  # production | staging: cert-manager's ClusterIssuer letsencrypt-<tls_issuer>
+    storage_class: str  # the apps' volumes (ReadWriteOnce)
+    admin_email: str  # the apps' first administrator
+
+    def __iter__(self) -> Iterator[AppSettings]:
+        return iter(self.items)
+
+    def get(self, name: str) -> AppSettings:
+        for a in self.items:
+            if a.name == name:
+                return a
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
 class Secrets:
     """Secret config values, as Pulumi secrets. Generated passwords live in the components."""
 
@@ -244,7 +261,7 @@ class Settings:
     k3s: K3sSettings
     router: RouterSettings
     mariadb: MariadbSettings
-    apps: tuple[AppSettings, ...]
+    apps: AppsSettings
     secrets: Secrets | None = field(default=None, compare=False)
 
     def enabled_apps(self) -> tuple[str, ...]:

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from components.settings.apps import parse_apps
 from components.settings.k3s import parse_k3s, read_enabled
 from components.settings.mariadb import parse_mariadb
 from components.settings.model import (
     ALWAYS,
-    APPS,
     OPTIONAL_SECRET_KEYS,
     POSTGRES_APPS,
     REDIS_APPS,
@@ -24,7 +24,6 @@ from components.settings.model import (
     SECRET_KEYS,
     WITH_K3S,
     WITH_ROUTER_VMS,
-    AppSettings,
     BackupSchedule,
     Host,
     Inventory,
@@ -353,17 +352,7 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
     monitoring = parse_monitoring(r, values.get("monitoring"), domain, values)
     s3 = _parse_s3(r, values.get("s3"), stack)
 
-    a = r.obj("apps", values.get("apps"), APPS)
-    apps = []
-    for name in APPS:
-        ap = r.obj(f"apps.{name}", a.get(name), ("enabled", "hostname"))
-        enabled = r.boolean(f"apps.{name}.enabled", ap.get("enabled"), k3s.enabled)
-        if enabled and not k3s.enabled:
-            r.problem(f"apps.{name}.enabled", "is true but k3s.enabled is false; the apps run only in K3s")
-        apps.append(AppSettings(name=name, enabled=enabled,
-                                hostname=r.string(f"apps.{name}.hostname", ap.get("hostname"),
-                                                  f"{name}.{domain}", pattern=DOMAIN_RE,
-                                                  what="a lower-case DNS name")))
+    apps = parse_apps(r, values.get("apps"), k3s, domain, acme_email)
     mautic_on = any(x.enabled for x in apps if x.name == "mautic")
     mariadb = parse_mariadb(r, values.get("mariadb"), inv, postgres, mautic_on)
 
@@ -373,7 +362,7 @@ def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:
         stack=stack, preset=preset_name, domain=domain,
         acme_email=acme_email,
         ssh=ssh, hosts=inv, postgres=postgres, redis=redis, monitoring=monitoring, s3=s3, k3s=k3s,
-        router=router, mariadb=mariadb, apps=tuple(apps),
+        router=router, mariadb=mariadb, apps=apps,
     )
 
 
