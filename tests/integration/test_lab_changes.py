@@ -171,7 +171,7 @@ def test_new_app_database(lab_up: dict[str, Any]) -> None:
             "db-1-pgbouncer": REPLACE, "db-2-pgbouncer": REPLACE}
     steps = ["db-1-databases", "db-1-pgbouncer", "db-2-pgbouncer"]
     try:
-        with changed({"postgres.extraDatabases": ["reporting"]}, plan, steps,
+        with changed({"postgres.extraDatabases": ["poolcheck", "reporting"]}, plan, steps,
                      revert_plan={**plan, "platform-pg-app-reporting": "delete"}):
             leader = next(n for n, m in cluster().items() if m["role"] == "leader")
             assert psql(leader, "SELECT datname FROM pg_database WHERE datname = 'reporting'") == "reporting"

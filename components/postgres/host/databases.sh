@@ -82,3 +82,10 @@ while IFS=$'\t' read -r db owner; do
     case "$line" in platform-changed:*) changed "${line#platform-changed: }" ;; esac
   done <<<"$out"
 done <"$STEP_DIR/files/databases.tsv"
+
+# PgBouncer also serves `postgres` (Odoo's bus, components/postgres/render/pgbouncer.py): its
+# lookup function must exist there too.
+out=$(sql postgres -v db=postgres -f - <"$STEP_DIR/files/appdb.sql")
+while read -r line; do
+  case "$line" in platform-changed:*) changed "${line#platform-changed: }" ;; esac
+done <<<"$out"

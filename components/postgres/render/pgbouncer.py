@@ -16,11 +16,13 @@ from components.postgres.names import (
 )
 from components.settings import Host, Settings
 
+BUS_DATABASE = "postgres"
+
 
 def pool_size(settings: Settings) -> int:
     """Server connections per database pool: max_connections less headroom, shared by the databases."""
     pg = settings.postgres
-    return max(5, (pg.max_connections - 15) // max(1, len(pg.databases)))
+    return max(5, (pg.max_connections - 15) // (len(pg.databases) + 1))  # + the `postgres` pool
 
 
 def render_pgbouncer(settings: Settings, host: Host) -> str:
@@ -29,6 +31,9 @@ def render_pgbouncer(settings: Settings, host: Host) -> str:
     for db in pg.databases:
         mode = pg.pool_mode_overrides.get(db, pg.pool_mode)
         dbs.append(f"{db} = host={SOCKET_DIR} port={PG_PORT} dbname={db} pool_mode={mode}")
+    # Odoo's bus LISTENs and NOTIFYs in `postgres` (one channel for all its databases,
+    # odoo/addons/bus/models/bus.py); both need one server connection per client: session mode.
+    dbs.append(f"{BUS_DATABASE} = host={SOCKET_DIR} port={PG_PORT} dbname={BUS_DATABASE} pool_mode=session")
     size = pool_size(settings)
     lines = [
         f"; PgBouncer of {host.name}. Rendered by the platform program (components/postgres/render.py).",

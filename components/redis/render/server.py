@@ -41,12 +41,19 @@ HEALTHCHECK_RULES = "resetkeys resetchannels -@all +ping +info +quit"
 BACKUP_RULES = "resetkeys resetchannels -@all +ping +role +info +bgsave +lastsave"
 
 
+# Per app, commands given back beyond APP_RULES. Nextcloud's cache clear() (run by upgrades and
+# `occ maintenance:repair`) lists its keys with KEYS <prefix>* (lib/private/Memcache/Redis.php);
+# KEYS is not limited by key patterns, so this shows Nextcloud the other apps' key names (not values).
+APP_EXTRA_RULES = {"nextcloud": "+keys"}
+
+
 def acl_lines(settings: Settings) -> list[str]:
     lines = []
     for app in settings.redis.apps:
         p = key_prefix(app)
+        extra = f" {APP_EXTRA_RULES[app]}" if app in APP_EXTRA_RULES else ""
         lines.append(f"user {app} on >{{{{secret:{app_secret(app)}}}}} resetkeys resetchannels "
-                     f"~{p}* &{p}* {APP_RULES}")
+                     f"~{p}* &{p}* {APP_RULES}{extra}")
     lines += [
         f"user exporter on >{{{{secret:{SECRET_EXPORTER}}}}} {EXPORTER_RULES}",
         f"user sentinel on >{{{{secret:{SECRET_SENTINEL}}}}} {SENTINEL_RULES}",
