@@ -243,10 +243,10 @@ def exporter_up(ctx: Context) -> list[Row]:
 @check("postgres", "PgBouncer exporter up (from monitoring)")
 def pgbouncer_exporter_up(ctx: Context) -> list[Row]:
     """prometheus-pgbouncer-exporter has no `up` metric: `pgbouncer_databases` (SHOW LISTS) is
-    served only after it read PgBouncer's admin console, and counts the app databases of
-    pgbouncer.ini plus the admin console itself."""
+    served only after it read PgBouncer's admin console, and counts the databases of
+    pgbouncer.ini (the apps' and `postgres`, for Odoo's bus) plus the admin console itself."""
     mon = ctx.settings.hosts["monitoring"][0]
-    want = len(ctx.settings.postgres.databases) + 1
+    want = len(ctx.settings.postgres.databases) + 2
     rows = []
     for h in _dbs(ctx):
         p = ctx.run(mon, f"curl -sS --max-time 5 http://{h.private_ip}:{pg_render.PGBOUNCER_EXPORTER_PORT}/metrics "

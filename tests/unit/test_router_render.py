@@ -48,7 +48,8 @@ def test_extra_sections_are_appended() -> None:
 
 def test_endpoints_by_placement() -> None:
     assert endpoint(settings("lab")) == "198.18.0.41:5000"
-    assert endpoint(settings("prod-ha")) == f"{render.K3S_SERVICE}:5000"
+    assert endpoint(settings("prod-ha")) == "postgres-rw.platform.svc.cluster.local:5432"
+    assert endpoint(settings("prod-ha"), render.REPLICA_PORT) == "postgres-ro.platform.svc.cluster.local:5432"
     assert render.render_defaults("198.18.0.41").endswith("PLATFORM_PRIVATE_IP=198.18.0.41\n")
 
 
