@@ -432,8 +432,8 @@ def test_pgbouncer_exporter_against_a_real_pgbouncer() -> None:
             text = _wait_metrics(url, "pgbouncer_databases ", 15)
             assert exporter.poll() is None, (d / "exporter.log").read_text()
             samples = dict(ln.rsplit(" ", 1) for ln in text.splitlines() if ln and not ln.startswith("#"))
-            # The app databases of [databases] plus the admin console itself.
-            assert float(samples["pgbouncer_databases"]) == len(s.postgres.databases) + 1
+            # The app databases of [databases], `postgres` (Odoo's bus) and the admin console itself.
+            assert float(samples["pgbouncer_databases"]) == len(s.postgres.databases) + 2
             # The exporter's own connection, as a client of the admin console's pool.
             assert float(samples['pgbouncer_active_clients{database="pgbouncer",user="pgbouncer"}']) >= 1
             assert 'pgbouncer_queries_total{database="pgbouncer"}' in samples
