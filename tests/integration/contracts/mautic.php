@@ -33,7 +33,8 @@ if (!empty($cfg['redis'])) {
         $key = $rc['key_prefix'] . 'contract:' . getmypid();
         $client->setex($key, 60, 'v');
         $out['redis_get'] = $client->get($key);
-        $out['redis_role'] = $client->executeRaw(['ROLE'])[0] ?? null;
+        // INFO is what Mautic's clear() calls; it also says whom Predis reached.
+        $out['redis_role'] = preg_match('/^role:(\w+)/m', $client->executeRaw(['INFO', 'replication']), $mm) ? $mm[1] : null;
         $client->del([$key]);
         try {
             $client->set('outside-prefix-' . getmypid(), 'x');
