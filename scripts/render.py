@@ -32,10 +32,10 @@ sys.path.insert(0, str(ROOT))
 from components.remote import read_bundle  # noqa: E402
 from scripts.program import (  # noqa: E402
     PLACEHOLDER_SECRETS,
-    Registered,
-    Run,
     SECRET_SIG,
     SECRET_VALUE,
+    Registered,
+    Run,
     is_secret,
     run_program,
     stack_config,

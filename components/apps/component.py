@@ -61,26 +61,38 @@ class AppStack(PlannedComponent):
                 base, pulumi.ResourceOptions(depends_on=[ns_group, *in_ns[ns]])))
         self.urls = render.urls(settings)
         self.probe_targets = {app: url + n.HEALTH_PATHS[app] for app, url in self.urls.items()}
-        users = {"nextcloud": "admin", "odoo": "(master password)", "keycloak": "admin", "mautic": "admin"}
+        users = {"nextcloud": "admin", "odoo": "admin", "keycloak": "admin", "mautic": "admin"}
         apps = list(self.urls)
-        self.admins = secret(pulumi.Output.all(*(deployment.passwords[n.admin_password(a)] for a in apps)).apply(
-            lambda pws: {a: {"user": users[a], "password": pw} for a, pw in zip(apps, pws, strict=True)}))
+        def admins(pws: list[str]) -> dict[str, Any]:
+            return {a: {"user": users[a], "password": pw} for a, pw in zip(apps, pws, strict=True)}
+
+        self.admins = pulumi.Output.secret(
+            pulumi.Output.all(*(deployment.passwords[n.admin_password(a)] for a in apps)).apply(admins))
         self.register_outputs(self.stack_outputs())
 
     def _source(self, src: Source) -> pulumi.Output[str]:
         if isinstance(src, OutputValue):
             if src.output not in self._deployment.outputs:
                 raise KeyError(f"the apps read stack output {src.output!r}, which no component registered before them")
-            return pulumi.Output.from_input(self._deployment.outputs[src.output]).apply(
-                lambda v, path=src.path: _dig(v, path))
+            path = src.path
+
+            def dig(v: Any) -> str:
+                return _dig(v, path)
+            return pulumi.Output.from_input(self._deployment.outputs[src.output]).apply(dig)
         return self._deployment.secret(src)
 
     def _string_data(self, spec: SecretSpec) -> dict[str, pulumi.Output[str]]:
         """key -> its value, each a secret (the keys are not: a preview shows which changed)."""
         sources = spec.sources()
         values = pulumi.Output.all(*(self._source(s) for s in sources))
-        data = values.apply(lambda vs: secret_data(spec, dict(zip(sources, vs, strict=True)).__getitem__))
-        return {key: secret(data.apply(lambda d, key=key: d[key])) for key in spec.data}
+        def render(vs: list[str]) -> dict[str, str]:
+            return secret_data(spec, dict(zip(sources, vs, strict=True)).__getitem__)
+
+        data = values.apply(render)
+
+        def pick(key: str) -> pulumi.Output[str]:
+            return secret(data.apply(lambda d: d[key]))
+        return {key: pick(key) for key in spec.data}
 
     def stack_outputs(self) -> dict[str, Any]:
         return {"appUrls": self.urls, "appAdmins": self.admins, "appProbeTargets": self.probe_targets}

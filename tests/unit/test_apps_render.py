@@ -21,10 +21,24 @@ from components.catalog import contracts
 from components.plan import placeholder
 from components.redis.names import key_prefix, sentinel_addresses
 from components.router import render as router_render
-from tests.unit.helpers import settings
+from components.settings import Settings, parse_settings
+from tests.unit.helpers import config, settings
 
 PHP = shutil.which("php")
 needs_php = pytest.mark.skipif(PHP is None, reason="php8.2-cli is required (scripts/setup)")
+
+
+def with_keys(stack: str, keys: dict[str, Any]) -> Settings:
+    """The stack's settings with dotted keys (`redis.downAfterMs`) set."""
+    cfg = config(stack)
+    for dotted, value in keys.items():
+        node = cfg
+        *parents, leaf = dotted.split(".")
+        for p in parents:
+            node[p] = dict(node.get(p) or {})
+            node = node[p]
+        node[leaf] = value
+    return parse_settings(cfg, stack)
 
 
 def eval_php(path: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -67,7 +81,7 @@ def test_in_cluster_router_config_passes_haproxy_check(tmp_path: Path) -> None:
 def test_a_changed_router_config_rolls_the_pods() -> None:
     s = settings("prod-ha")
     before = router.objects(s, contracts(s), "ca")[0]
-    after = router.objects(settings("prod-ha", **{"redis.downAfterMs": 4000}), contracts(s), "ca")[0]
+    after = router.objects(with_keys("prod-ha", {"redis.downAfterMs": 4000}), contracts(s), "ca")[0]
     other_ca = router.objects(s, contracts(s), "other")[0]
     key = ("spec", "template", "metadata", "annotations", n.CHECKSUM_ANNOTATION)
 
@@ -80,9 +94,9 @@ def test_a_changed_router_config_rolls_the_pods() -> None:
     # The Redis listener's config is unchanged by downAfterMs: same checksum; a new database
     # server (another listener line) changes it.
     assert get(after) == get(before)
-    grown = settings("prod-ha", **{"hosts.postgres": [
-        {"name": "db-1", "privateIp": "10.0.1.11"}, {"name": "db-2", "privateIp": "10.0.1.12"},
-        {"name": "db-3", "privateIp": "10.0.1.13"}], "postgres.etcdWitness": "none"})
+    pg = [dict(h) for h in config("prod-ha")["hosts"]["postgres"]]
+    grown = with_keys("prod-ha", {"hosts.postgres": [*pg, {"name": "db-9", "privateIp": "10.0.1.99"}],
+                                  "postgres.etcdWitness": "none"})
     assert get(router.objects(grown, contracts(grown), "ca")[0]) != get(before)
 
 
@@ -100,7 +114,7 @@ def test_router_deployment_shape() -> None:
     assert set(services) == {"postgres-rw", "postgres-ro", "redis-master", "mariadb-rw"}
     assert services["postgres-rw"]["spec"]["ports"][0] == {"name": "tcp", "port": 5432, "targetPort": 5000,
                                                            "protocol": "TCP"}
-    no_mariadb = settings("prod-ha", **{"apps.mautic.enabled": False, "mariadb.enabled": False})
+    no_mariadb = with_keys("prod-ha", {"apps.mautic.enabled": False, "mariadb.enabled": False})
     assert "mariadb-rw" not in {o["metadata"]["name"] for o in router.objects(no_mariadb, contracts(no_mariadb), "x")}
 
 
@@ -130,7 +144,8 @@ def test_nextcloud_config_evaluates_in_php(tmp_path: Path) -> None:
     path.write_text(nextcloud.render_config(s))
     lint = subprocess.run(["php", "-l", str(path)], capture_output=True, text=True)
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    cfg = eval_php(path, {nextcloud.ENV_REDIS_PASSWORD: "r-pw", nextcloud.ENV_S3_KEY: "ak", nextcloud.ENV_S3_SECRET: "sk"})
+    cfg = eval_php(path, {nextcloud.ENV_REDIS_PASSWORD: "r-pw", nextcloud.ENV_S3_KEY: "ak",
+                          nextcloud.ENV_S3_SECRET: "sk"})
     assert cfg["memcache_customprefix"] == key_prefix("nextcloud")
     assert cfg["redis"] == {"host": n.REDIS_MASTER.host(), "port": 6379, "user": "nextcloud", "password": "r-pw",
                             "timeout": 1.5, "read_timeout": 1.5}
@@ -153,7 +168,8 @@ def test_nextcloud_objects() -> None:
     assert cron["spec"]["schedule"] == "*/5 * * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
     dep = next(o for o in objs if o["kind"] == "Deployment")
     probe = dep["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]
-    assert probe["path"] == "/status.php" and probe["httpHeaders"] == [{"name": "Host", "value": "nextcloud.example.com"}]
+    assert probe["path"] == "/status.php"
+    assert probe["httpHeaders"] == [{"name": "Host", "value": "nextcloud.example.com"}]
     job = next(o for o in objs if o["kind"] == "Job")
     assert n.IMAGES["nextcloud"].tag.replace(".", "-") in job["metadata"]["name"]  # a new image: a new Job
 
@@ -223,3 +239,13 @@ def test_no_literal_secret_in_any_container_env(stack: str) -> None:
                 for e in c.get("env", []):
                     if any(w in e["name"] for w in ("PASSWORD", "SECRET", "_KEY", "PARAMETERS")):
                         assert "valueFrom" in e, (o["metadata"]["name"], e["name"])
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is required")
+def test_job_scripts_pass_shellcheck(tmp_path: Path) -> None:
+    for name, text in (("nextcloud-install.sh", nextcloud.install_script(settings("prod-ha"))),
+                       ("odoo-init.sh", odoo.init_script())):
+        path = tmp_path / name
+        path.write_text("#!/bin/sh\n" + text + "\n")
+        p = subprocess.run(["shellcheck", "-s", "sh", str(path)], capture_output=True, text=True)
+        assert p.returncode == 0, p.stdout

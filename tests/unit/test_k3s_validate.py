@@ -52,6 +52,9 @@ def test_every_builtin_object_passes_strict_validation(rendered: tuple[str, Path
     files = builtin(kube)
     kinds = {yaml.safe_load(p.read_text())["kind"] for p in files}
     assert {"Deployment", "Service", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} <= kinds
+    # The apps' objects (components/apps/render/) too.
+    assert {"Namespace", "Secret", "ConfigMap", "Ingress", "NetworkPolicy", "Job", "CronJob",
+            "PersistentVolumeClaim", "PodDisruptionBudget"} <= kinds
     p = validate(files, kube_minor(stack))
     assert p.returncode == 0, p.stdout + p.stderr
 

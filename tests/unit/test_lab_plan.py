@@ -149,7 +149,7 @@ def test_second_up_runs_nothing_and_a_change_runs_only_its_steps(lab: dict[str, 
 
 def test_added_database_creates_its_password_and_removing_it_deletes_the_record(lab: dict[str, Any]) -> None:
     up(lab)
-    change = {"postgres.extraDatabases": ["reporting"]}
+    change = {"postgres.extraDatabases": ["poolcheck", "reporting"]}  # poolcheck: Pulumi.lab.yaml
     plan = preview(lab, change)
     assert plan.changes() == {"platform-pg-app-reporting": "create", "db-1-databases": "replace",
                               "db-1-pgbouncer": "replace", "db-2-pgbouncer": "replace"}
@@ -239,8 +239,9 @@ def test_set_parses_like_config_set_path() -> None:
     assert ov == {"postgres.maxConnections": 120, "postgres.poolModeOverrides.odoo": "transaction",
                   "ssh.adminSources": ["198.18.0.1/32"]}
     cfg = C.apply_overlay(CFG, ov)
-    assert cfg["postgres"]["poolModeOverrides"] == {"odoo": "transaction"}
-    assert cfg["postgres"]["etcdWitness"] == "mon-1" and "poolModeOverrides" not in CFG["postgres"]
+    assert cfg["postgres"]["poolModeOverrides"] == {"poolcheck": "transaction", "odoo": "transaction"}
+    assert cfg["postgres"]["etcdWitness"] == "mon-1"
+    assert CFG["postgres"]["poolModeOverrides"] == {"poolcheck": "transaction"}  # the file is not changed
     for bad in ("hosts.postgres=[]", "sshPrivateKey=x", "s3.caCertificate=x", "novalue", "a..b=1", "x=[1,"):
         with pytest.raises(ValueError):
             C.parse_sets([bad])

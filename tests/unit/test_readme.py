@@ -38,6 +38,7 @@ DERIVED = {
     "monitoring.smtp.from": "`alertmanager@<domain>`",
     "apps.<app>.enabled": "`k3s.enabled`",
     "apps.<app>.hostname": "`<app>.<domain>`",
+    "apps.adminEmail": "`acmeEmail`",
     "mariadb.enabled": "true when Mautic is enabled",
     "mariadb.maxConnections": "memoryMb/32 of the smallest database VM, 100-500",
     "mariadb.bufferPoolMb": "an eighth of the smallest database VM, at least 128",
@@ -205,4 +206,4 @@ def test_every_stack_output_is_documented(stack: str) -> None:
     assert documented - outputs <= {"monitoringAlertmanagerUrl", "monitoringPrometheusUrl", "grafanaUrl",
                                     "grafanaAdminPassword", "mariadbRouter", "mariadbMautic",
                                     "mariadbScrapeTargets", "k3sApiEndpoint", "kubeconfig",
-                                    "k3sScrapeTargets"} | outputs
+                                    "k3sScrapeTargets", "appUrls", "appAdmins", "appProbeTargets"} | outputs

@@ -232,7 +232,8 @@ def allow_from_traefik(app: str, ns: str, ports: Sequence[int]) -> Obj:
 
 
 def dns_egress() -> Obj:
-    return {"to": [{"namespaceSelector": _ns_selector("kube-system"), "podSelector": {"matchLabels": dict(n.DNS_LABELS)}}],
+    dns = {"namespaceSelector": _ns_selector("kube-system"), "podSelector": {"matchLabels": dict(n.DNS_LABELS)}}
+    return {"to": [dns],
             "ports": _ports([53], "UDP") + _ports([53])}
 
 

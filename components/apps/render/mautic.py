@@ -110,9 +110,9 @@ def env(settings: Settings, role: str) -> list[k.Obj]:
 
 def _volumes() -> tuple[list[k.Obj], list[k.Obj]]:
     ca_vol, ca_mount = k.ca_volume()
-    vols = [{"name": "data", "persistentVolumeClaim": {"claimName": f"{APP}-data"}},
+    vols: list[k.Obj] = [{"name": "data", "persistentVolumeClaim": {"claimName": f"{APP}-data"}},
             {"name": "platform", "configMap": {"name": f"{APP}-platform"}}, ca_vol]
-    mounts = [{"name": "data", "mountPath": f"{HTML}/config", "subPath": "config"},
+    mounts: list[k.Obj] = [{"name": "data", "mountPath": f"{HTML}/config", "subPath": "config"},
               {"name": "data", "mountPath": f"{HTML}/docroot/media", "subPath": "media"},
               {"name": "data", "mountPath": f"{HTML}/var/logs", "subPath": "logs"},
               {"name": "platform", "mountPath": SECURITY_LOCAL, "subPath": "security_local.php", "readOnly": True},
@@ -158,7 +158,8 @@ def objects(settings: Settings) -> list[k.Obj]:
             container.update(ports=[{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
                              startupProbe={**login, "failureThreshold": 60}, readinessProbe=login,
                              livenessProbe={**login, "failureThreshold": 6})
-        out.append(k.deployment(f"{APP}-{role}", APP, lb, _pod([container], None if role == "web" else _with_web(lb_web)),
+        pod = _pod([container], None if role == "web" else _with_web(lb_web))
+        out.append(k.deployment(f"{APP}-{role}", APP, lb, pod,
                                 replicas=sz.replicas, checksum_value=sum_, recreate=True))
     cron_size = size(settings.preset, f"{APP}-cron")
     for name, (command, schedule) in CRON_JOBS.items():

@@ -149,9 +149,9 @@ def env(settings: Settings) -> list[k.Obj]:
 
 def _volumes(settings: Settings) -> tuple[list[k.Obj], list[k.Obj]]:
     ca_vol, ca_mount = k.ca_volume()
-    vols = [{"name": "html", "persistentVolumeClaim": {"claimName": f"{APP}-html"}},
+    vols: list[k.Obj] = [{"name": "html", "persistentVolumeClaim": {"claimName": f"{APP}-html"}},
             {"name": "config", "configMap": {"name": f"{APP}-config"}}, ca_vol]
-    mounts = [{"name": "html", "mountPath": HTML},
+    mounts: list[k.Obj] = [{"name": "html", "mountPath": HTML},
               {"name": "config", "mountPath": CONFIG_FILE, "subPath": "platform.config.php", "readOnly": True},
               {"name": "config", "mountPath": SESSION_INI, "subPath": "redis-session.ini", "readOnly": True},
               ca_mount]

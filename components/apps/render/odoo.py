@@ -71,6 +71,7 @@ def secret(settings: Settings) -> k.SecretSpec:
             SECRET_ADMIN: Password(n.admin_password(APP)),
         }),
         "postgres-password": k.OutputValue("postgresApps", (APP, "password")),
+        "admin-password": Password(n.admin_password(APP)),
     })
 
 
@@ -90,13 +91,23 @@ def _pod(settings: Settings, container: k.Obj, restart: str | None = None) -> k.
     return pod
 
 
+ENV_ADMIN_PASSWORD = "PLATFORM_ADMIN_PASSWORD"
+
+
 def init_script() -> str:
-    """The init Job: install `base` once (an empty database); an initialized one is left alone."""
-    check = ("psql -tAc \"SELECT 1 FROM information_schema.tables WHERE table_name = 'ir_module_module'\"")
+    """The init Job: install `base` once (an empty database) and give its `admin` user the
+    generated password (never the install's `admin`/`admin`); an initialized database is left alone."""
+    check = "psql -tAc \"SELECT 1 FROM information_schema.tables WHERE table_name = 'ir_module_module'\""
+    shell = (f"odoo shell --config={CONF} --database={APP} --no-http <<'EOF'\n"
+             "import os\n"
+             f"env.ref('base.user_admin').write({{'password': os.environ['{ENV_ADMIN_PASSWORD}']}})\n"
+             "env.cr.commit()\n"
+             "EOF")
     return "\n".join([
         "set -eu",
         f"if [ \"$({check})\" = 1 ]; then echo 'odoo: database already initialized'; exit 0; fi",
-        f"exec odoo --config={CONF} --database={APP} --init=base --stop-after-init --no-http",
+        f"odoo --config={CONF} --database={APP} --init=base --stop-after-init --no-http",
+        shell,
     ])
 
 
@@ -119,11 +130,11 @@ def objects(settings: Settings) -> list[k.Obj]:
         "name": "init", "image": n.IMAGES[APP].ref(), "command": ["/bin/sh", "-c", init_script()],
         "env": [k.env_value("PGHOST", pg.host()), k.env_value("PGPORT", str(pg.port)), k.env_value("PGDATABASE", APP),
                 k.env_value("PGUSER", APP), k.env_value("PGSSLMODE", "verify-ca"),
-                k.env_secret("PGPASSWORD", n.app_secret(APP), "postgres-password")],
+                k.env_secret("PGPASSWORD", n.app_secret(APP), "postgres-password"),
+                k.env_secret(ENV_ADMIN_PASSWORD, n.app_secret(APP), "admin-password")],
         "resources": sz.resources(),
         "securityContext": {**k.restricted_container(), "readOnlyRootFilesystem": True},
     }
-    main["volumeMounts"] = []
     pod = _pod(settings, main)
     # Odoo writes sessions and compiled assets below data_dir and nothing else on the root file system.
     pod["volumes"].append({"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}})

@@ -64,7 +64,8 @@ def objects(settings: Settings, contracts: Sequence[Contract], ca_checksum: str)
         "volumes": [
             {"name": "config", "projected": {"sources": [
                 {"secret": {"name": secret.name, "items": [{"key": "haproxy.cfg", "path": "haproxy.cfg"}]}},
-                {"configMap": {"name": n.CA_CONFIGMAP, "items": [{"key": n.CA_KEY, "path": CA_FILE.rsplit("/", 1)[1]}]}},
+                {"configMap": {"name": n.CA_CONFIGMAP,
+                               "items": [{"key": n.CA_KEY, "path": CA_FILE.rsplit("/", 1)[1]}]}},
             ]}},
             {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}},
         ],

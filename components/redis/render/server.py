@@ -26,8 +26,9 @@ from components.settings import Host, Settings
 # ACL rules. Apps: everything but administration and dangerous commands, on their own keys and
 # channels only; INFO (client libraries read the role/version), ROLE (Predis, Mautic's client,
 # checks that the master Sentinel named is one before it uses it: SentinelReplication::
-# assertConnectionRole) and the harmless CLIENT subcommands are given back. KEYS/FLUSHDB/FLUSHALL/CONFIG/DEBUG stay denied: with a shared
-# keyspace, one app must not be able to empty or scan another's.
+# assertConnectionRole) and the harmless CLIENT subcommands are given back. KEYS/FLUSHDB/
+# FLUSHALL/CONFIG/DEBUG stay denied: with a shared keyspace, one app must not be able to empty or
+# scan another's (but see APP_EXTRA_RULES).
 APP_RULES = "+@all -@admin -@dangerous +info +role +client|setname +client|getname +client|id"
 # redis_exporter without key checks: only what its collectors call (oliver006/redis_exporter README).
 EXPORTER_RULES = ("resetkeys resetchannels -@all +ping +info +config|get +slowlog|get +slowlog|len "

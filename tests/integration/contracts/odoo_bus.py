@@ -10,7 +10,7 @@ import time
 import psycopg2
 
 cfg = json.load(sys.stdin)
-out = {}
+out: dict[str, object] = {}
 
 
 def connect(dbname):
@@ -34,7 +34,7 @@ try:
     with sender.cursor() as cr:
         cr.execute("SELECT pg_notify('imbus', %s)", (payload,))
     sender.commit()
-    got = []
+    got: list[str] = []
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline and not got:
         if select.select([listener], [], [], 0.5)[0]:
