@@ -19,6 +19,7 @@ from components.apps.render import keycloak, kube, mautic, nextcloud, odoo, rout
 from components.apps.render import objects as all_objects
 from components.catalog import contracts
 from components.plan import placeholder
+from components.postgres.render.pgbouncer import render_pgbouncer
 from components.redis.names import key_prefix, sentinel_addresses
 from components.router import render as router_render
 from components.settings import Settings, parse_settings
@@ -130,8 +131,10 @@ def test_odoo_conf() -> None:
     spec = odoo.secret(s)
     conf = spec.data["odoo.conf"]
     assert isinstance(conf, kube.Template) and set(conf.refs) == {odoo.SECRET_DB, odoo.SECRET_ADMIN}
-    # Its bus and its database stay in session mode (LISTEN/NOTIFY).
+    # Its bus and its database stay in session mode (LISTEN/NOTIFY); PgBouncer serves the bus's.
     assert s.postgres.pool_mode_overrides.get("odoo", s.postgres.pool_mode) == "session"
+    ini = render_pgbouncer(s, s.hosts["postgres"][0])
+    assert f"\n{odoo.BUS_DATABASE} = " in ini and f"dbname={odoo.BUS_DATABASE} pool_mode=session" in ini
     ing = next(o for o in odoo.objects(s) if o["kind"] == "Ingress")
     paths = {p["path"]: p["backend"]["service"]["port"]["number"] for p in ing["spec"]["rules"][0]["http"]["paths"]}
     assert paths == {"/websocket": odoo.GEVENT_PORT, "/": odoo.HTTP_PORT}

@@ -19,9 +19,6 @@ class S3Endpoint:
     host: str
     port: int
 
-    def url(self) -> str:
-        return f"https://{self.host}:{self.port}"
-
 
 def s3_endpoint(settings: Settings) -> S3Endpoint:
     u = urlsplit(settings.s3.endpoint)

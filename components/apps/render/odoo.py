@@ -14,6 +14,7 @@ from components.apps.render import common as c
 from components.apps.render import kube as k
 from components.apps.render.sizing import size
 from components.plan import Password, placeholder
+from components.postgres.render.pgbouncer import BUS_DATABASE  # noqa: F401 (where Odoo's bus runs)
 from components.settings import Settings
 
 APP = "odoo"
@@ -22,8 +23,6 @@ GEVENT_PORT = 8072  # the websocket (bus) worker
 UID, GID = 100, 101  # the image's `odoo` user (odoo/odoo#183106)
 CONF = "/etc/odoo/odoo.conf"
 DATA_DIR = "/var/lib/odoo"
-BUS_CHANNEL = "imbus"
-BUS_DATABASE = "postgres"
 SECRET_DB = "odoo_db_password"
 SECRET_ADMIN = "odoo_admin_passwd"
 
