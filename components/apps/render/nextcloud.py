@@ -10,6 +10,7 @@ Passwords reach the container as Secret references and the files read them with 
 
 from __future__ import annotations
 
+import shlex
 from typing import Any
 
 from components.apps import names as n
@@ -190,6 +191,7 @@ def install_script(settings: Settings) -> str:
         f"{occ} background:cron",
         f"{occ} db:add-missing-indices",
         f"{occ} maintenance:repair --include-expensive",
+        f"{occ} user:setting {ADMIN_USER} settings email {shlex.quote(settings.apps.admin_email)}",
     ]
     if settings.s3.ca_certificate:
         lines.append(f"{occ} security:certificates:import {S3_CA_FILE}")
