@@ -111,6 +111,9 @@ class BucketUse:
     bucket: str  # key of `s3.buckets` (nextcloud | backups | appBackups)
     prefix: str  # object key prefix the component writes below; "" for the whole bucket
     purpose: str
+    # Days after which objects below the prefix expire (a lifecycle rule, components/storage_rules.py);
+    # None: the component's own tool keeps its retention and no lifecycle rule may touch the prefix.
+    expire_days: int | None = None
 
 
 @dataclass(frozen=True)

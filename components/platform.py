@@ -35,7 +35,7 @@ def scrape_targets_output(settings: Settings) -> list[dict[str, Any]]:
 def build_platform(settings: Settings) -> dict[str, Any]:
     contracts = catalog.contracts(settings)
     ca = InternalCA("platform-ca", f"platform {settings.stack} internal CA")
-    storage = Storage(settings)
+    storage = Storage(settings, contracts)
     deployment = Deployment(settings, ca, storage.buckets)
     outputs: dict[str, Any] = {}
     for c in catalog.CATALOG:

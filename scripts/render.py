@@ -10,6 +10,7 @@ Pulumi CLI) and writes:
     DIR/hosts/<host>/<step>/secrets.txt       the names (never the values) of the secrets it gets
     DIR/kubernetes/<kind>-<namespace>-<name>.yaml   every Kubernetes object the program registers
     DIR/kubernetes/helm/<release>.yaml        each Helm release: chart, version, repository, values
+    DIR/storage/<resource>.yaml               each bucket, its versioning, lifecycle rules, public access block
 
 Deterministic (sorted, no timestamps), so two renders of one commit are byte-identical and a pull
 request can carry the exact change to every host as a plain diff. Secret values never reach DIR:
@@ -25,6 +26,8 @@ import shutil
 import sys
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -93,8 +96,6 @@ CONFIG_GROUP = "kubernetes:yaml/v2:ConfigGroup"
 def kubernetes_files(records: list[Registered]) -> dict[str, str]:
     """Relative path -> YAML of every Kubernetes object (a ConfigGroup's objects, each custom
     resource) and of each Helm release's chart, version and values; secrets as "[secret]"."""
-    import yaml
-
     files: dict[str, str] = {}
     for r in records:
         if r.type == HELM_RELEASE:
@@ -150,6 +151,9 @@ def render(stack: str, out: Path) -> int:
                 write(step_dir / member, text)
         write(step_dir / "secrets.txt", "".join(f"{n}\n" for n in names))
 
+    for r in run.records:
+        if r.type.startswith("aws:s3/"):  # the buckets and their policies (components/storage_rules.py)
+            write(out / "storage" / f"{r.name}.yaml", yaml.safe_dump(mask(r.inputs), sort_keys=True))
     for rel, text in sorted(kubernetes_files(run.records).items()):
         write(out / "kubernetes" / rel, text)
 

@@ -46,7 +46,9 @@ def contract(settings: Settings) -> Contract:
         scrape_jobs=(scrape_job("mysqld_exporter", data, n.EXPORTER_PORT),),
         held_packages=("mariadb-", "galera-"),
         buckets=(BucketUse("backups", n.backup_prefix(settings), "mariadb-backup chains (a full backup and its "
-                           "incrementals; the backup script deletes chains older than mariadb.backup.retentionDays)"),),
+                           "incrementals; the backup script deletes chains older than "
+                           "mariadb.backup.retentionDays, never the newest)",
+                           expire_days=settings.mariadb.retention_days + settings.s3.lifecycle_margin_days),),
         router_listeners=(RouterListener(render.router_section(settings)),),
         checks="components.mariadb.checks",
         alerts=alerts.alerts(settings),

@@ -36,7 +36,8 @@ def contract(settings: Settings) -> Contract:
         ),
         held_packages=("redis",),
         buckets=(BucketUse("backups", render.backup_prefix(settings), "Redis RDB copies (the backup timer "
-                           "deletes copies older than redis.backup.retentionDays)"),),
+                           "deletes copies older than redis.backup.retentionDays, never the newest)",
+                           expire_days=settings.redis.backup_retention_days + settings.s3.lifecycle_margin_days),),
         router_listeners=(RouterListener(
             render.router_section(settings),
             {render.SECRET_HEALTHCHECK: Password(password_name("healthcheck"))}),),

@@ -185,6 +185,11 @@ class S3Settings:
     region: str
     ca_certificate: str | None
     buckets: S3Buckets
+    nextcloud_noncurrent_days: int = 30  # old versions of Nextcloud's objects kept this long
+    app_backups_days: int = 30  # objects in the appBackups bucket expire after this long
+    block_public_access: bool = True  # a PublicAccessBlock on every bucket (not every endpoint has it)
+    server_side_encryption: str = "none"  # none | AES256 (SSE-S3)
+    lifecycle_margin_days: int = 14  # backup prefixes with their own pruning: the rule's days past retention
 
 
 @dataclass(frozen=True)

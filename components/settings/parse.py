@@ -266,7 +266,8 @@ def _parse_redis(r: Reader, raw: Any, preset: Preset, inv: Inventory) -> RedisSe
 
 
 def _parse_s3(r: Reader, raw: Any, stack: str) -> S3Settings:
-    p = r.obj("s3", raw, ("endpoint", "region", "caCertificate", "buckets"))
+    p = r.obj("s3", raw, ("endpoint", "region", "caCertificate", "buckets", "nextcloudNoncurrentDays",
+                          "appBackupsDays", "blockPublicAccess", "serverSideEncryption", "lifecycleMarginDays"))
     r.required("s3.endpoint", p.get("endpoint"), "https URL of the S3-compatible object store")
     endpoint = r.string("s3.endpoint", p.get("endpoint"), "https://s3.invalid", pattern=S3_ENDPOINT_RE,
                         what="https://HOST[:PORT] without a path (pgBackRest's S3 client speaks only HTTPS, "
@@ -288,7 +289,16 @@ def _parse_s3(r: Reader, raw: Any, stack: str) -> S3Settings:
         r.problem("s3.buckets", "the three buckets must have different names")
     region = r.string("s3.region", p.get("region"), "us-east-1", pattern=r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}",
                       what="a region name (letters, digits, '-', '_')")
-    return S3Settings(endpoint=endpoint, region=region, ca_certificate=ca, buckets=buckets)
+    return S3Settings(
+        endpoint=endpoint, region=region, ca_certificate=ca, buckets=buckets,
+        nextcloud_noncurrent_days=r.integer("s3.nextcloudNoncurrentDays", p.get("nextcloudNoncurrentDays"), 30,
+                                            lo=1, hi=3650),
+        app_backups_days=r.integer("s3.appBackupsDays", p.get("appBackupsDays"), 30, lo=1, hi=3650),
+        block_public_access=r.boolean("s3.blockPublicAccess", p.get("blockPublicAccess"), True),
+        server_side_encryption=r.string("s3.serverSideEncryption", p.get("serverSideEncryption"), "none",
+                                        allowed=("none", "AES256")),
+        lifecycle_margin_days=r.integer("s3.lifecycleMarginDays", p.get("lifecycleMarginDays"), 14, lo=1, hi=3650),
+    )
 
 
 def parse_settings(values: Mapping[str, Any], stack: str) -> Settings:

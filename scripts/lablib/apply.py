@@ -13,7 +13,9 @@ The providers' part:
   run with host, step and the script's own error output (secret values masked). `delete` runs when
   a resource with one is deleted or replaced.
 - `random:*:RandomPassword`, `tls:*`: generated here (`generate.py`) and kept in the state.
-- `aws:s3/bucket:Bucket`: created on (and deleted from) the lab's S3 server.
+- `aws:s3/bucket:Bucket`: created on (and deleted from) the lab's S3 server; its versioning,
+  lifecycle configuration, public access block and encryption (`POLICIES`) are put to it, and
+  taken off again when deleted, so the lab's buckets carry the real configuration.
 
 Ordering and parallelism are the SDK's own (a resource's `new_resource` runs only after all it
 depends on have returned), as under `pulumi up`.
@@ -48,6 +50,11 @@ STEP_TIMEOUT = 900  # seconds; the slowest step (package installs) takes well un
 OUTPUT_KEEP = 20000  # characters of a step's stdout/stderr kept in the state (the tail)
 COMMAND = lplan.COMMAND
 BUCKET = "aws:s3/bucket:Bucket"
+VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
+LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
+PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
+POLICIES = (VERSIONING, LIFECYCLE, PUBLIC_ACCESS, ENCRYPTION)
 RANDOM = "random:index/randomPassword:RandomPassword"
 # Outputs a provider computes (unknown in a preview until the resource exists).
 COMPUTED = {
@@ -111,7 +118,7 @@ class LabMocks(pmocks.Mocks):
         gone = ""
         if record is not None and typ == COMMAND and record.get("host_id") != self.target.host_ids.get(host):
             gone = f"{host} is not the host this step ran on (recreated or down): the step runs again"
-        if record is not None and typ == BUCKET and record.get("s3_id") != self.target.s3_id:
+        if record is not None and typ in (BUCKET, *POLICIES) and record.get("s3_id") != self.target.s3_id:
             gone = "the lab's S3 server was restarted since"
         diff = lplan.decide(typ, record, inputs, reg.replace_on_changes,
                             force_replace=args.name in self.replace or reg.urn in self.replace, gone=gone)
@@ -194,6 +201,11 @@ class LabMocks(pmocks.Mocks):
             outputs.update(computed)
             rec.update(outputs=computed, s3_id=self.target.s3_id)
             resource_id = bucket
+        elif typ in POLICIES:
+            plain = unwrap(inputs)
+            self._put_policy(typ, plain)
+            rec.update(s3_id=self.target.s3_id)
+            resource_id = f"{plain['bucket']}-{typ.rsplit(':', 1)[1]}"
         elif args.custom and not typ.startswith("pulumi:providers:"):
             raise StepFailed(f"lab mock: no provider for {typ} ({args.name})")
         rec["id"] = resource_id
@@ -225,6 +237,8 @@ class LabMocks(pmocks.Mocks):
             self._run_delete(rec)
         elif typ == BUCKET and rec.get("s3_id") == self.target.s3_id:
             self._delete_bucket(rec["outputs"]["bucket"], bool((rec.get("inputs") or {}).get("forceDestroy")))
+        elif typ in POLICIES and rec.get("s3_id") == self.target.s3_id:
+            self._delete_policy(typ, (rec.get("inputs") or {})["bucket"])
         self.state.drop(urn)
         self._log(f"{rec.get('name', urn):<28} {rec.get('host', ''):<8} deleted")
 
@@ -248,6 +262,35 @@ class LabMocks(pmocks.Mocks):
         if bucket not in existing:
             client.create_bucket(Bucket=bucket)
             self._log(f"bucket {bucket}: created")
+
+    def _put_policy(self, typ: str, inputs: Mapping[str, Any]) -> None:
+        """A bucket's configuration, as pulumi-aws puts it (its inputs in S3's API shape)."""
+        client, bucket = self._s3_client(), inputs["bucket"]
+        if typ == VERSIONING:
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration=s3_shape(
+                inputs["versioningConfiguration"]))
+        elif typ == LIFECYCLE:
+            client.put_bucket_lifecycle_configuration(Bucket=bucket, LifecycleConfiguration={
+                "Rules": s3_shape(inputs["rules"])})
+        elif typ == PUBLIC_ACCESS:
+            client.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration=s3_shape(
+                {k: inputs[k] for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                        "restrictPublicBuckets") if k in inputs}))
+        else:
+            client.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
+                "Rules": s3_shape(inputs["rules"])})
+        self._log(f"bucket {bucket}: {typ.rsplit(':', 1)[1]} put")
+
+    def _delete_policy(self, typ: str, bucket: str) -> None:
+        client = self._s3_client()
+        if typ == VERSIONING:  # a bucket once versioned can only be suspended (as on AWS)
+            client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Suspended"})
+        elif typ == LIFECYCLE:
+            client.delete_bucket_lifecycle(Bucket=bucket)
+        elif typ == PUBLIC_ACCESS:
+            client.delete_public_access_block(Bucket=bucket)
+        else:
+            client.delete_bucket_encryption(Bucket=bucket)
 
     def _delete_bucket(self, bucket: str, force: bool) -> None:
         client = self._s3_client()
@@ -423,3 +466,20 @@ def apply_stack(
 
 
 __all__ = ["LabMocks", "LabState", "apply_stack", "is_secret", "preview_stack"]
+
+
+# pulumi-aws input names that do not become the S3 API's by capitalizing the first letter.
+_S3_NAMES = {"id": "ID", "sseAlgorithm": "SSEAlgorithm", "kmsMasterKeyId": "KMSMasterKeyID",
+             "blockPublicAcls": "BlockPublicAcls", "ignorePublicAcls": "IgnorePublicAcls"}
+
+
+def s3_shape(value: Any) -> Any:
+    """pulumi-aws's camelCase inputs -> the S3 API's PascalCase request shape (whole numbers as int,
+    as the wire form carries every number as a float)."""
+    if isinstance(value, dict):
+        return {_S3_NAMES.get(k, k[:1].upper() + k[1:]): s3_shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [s3_shape(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value

@@ -41,6 +41,11 @@ COMMAND = "command:remote:Command"
 PROVIDER_REPLACE: Mapping[str, tuple[str, ...]] = {
     COMMAND: ("triggers",),
     "aws:s3/bucket:Bucket": ("bucket", "bucketPrefix"),
+    # A bucket's configurations belong to one bucket (ForceNew on `bucket` in pulumi-aws).
+    "aws:s3/bucketVersioning:BucketVersioning": ("bucket",),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": ("bucket",),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": ("bucket",),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": ("bucket",),
 }
 REPLACE_ALL_PREFIXES = ("random:", "tls:")  # ForceNew on every argument
 
