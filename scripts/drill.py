@@ -9,6 +9,7 @@ supported; every run puts the lab back before it returns.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -19,8 +20,19 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from components.backups import DRILLS_PREFIX, RESTORE_DRILLS, drill_record  # noqa: E402
 from scripts.drills import DRILLS, alerts  # noqa: E402
 from scripts.drills.common import EXPECTED_ALERTS, DrillError, Expect, Lab, dumps, log, summarize  # noqa: E402
+
+
+def record_restore_drill(lab: Lab, name: str, summary: dict[str, Any]) -> None:
+    """The restore drill's result, for `scripts/backups` (drills/<store>.json in the backups bucket)."""
+    from scripts.lablib.s3 import client
+
+    record = drill_record(name, summary)
+    key = f"{DRILLS_PREFIX}{record['store']}.json"
+    client().put_object(Bucket=lab.settings.s3.buckets.backups, Key=key, Body=json.dumps(record).encode())
+    log(f"{name}: recorded in s3://{lab.settings.s3.buckets.backups}/{key}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
         print(dumps(r), flush=True)
     summary = summarize(args.name, results)
     print(dumps(summary), flush=True)
+    if args.name in RESTORE_DRILLS:
+        record_restore_drill(lab, args.name, summary)
     return 0 if summary["passed"] else 1
 
 

@@ -83,9 +83,10 @@ def lb_rows(settings: Settings, pools: dict[str, Any], traefik: dict[str, Any]) 
     return rows
 
 
-def snapshot_rows(settings: Settings, listing: str, now: float) -> list[Row]:
-    """`k3s etcd-snapshot ls` (columns Name, Location, Size, Created): the newest in S3 is recent."""
-    newest: tuple[float, str] | None = None
+def newest_snapshot(listing: str) -> tuple[float, str, int] | None:
+    """`k3s etcd-snapshot ls` (columns Name, Location, Size, Created): (created, name, size) of
+    the newest snapshot in S3."""
+    newest: tuple[float, str, int] | None = None
     for line in listing.splitlines():
         parts = line.split()
         if len(parts) < 4 or not parts[1].startswith("s3://"):
@@ -95,7 +96,13 @@ def snapshot_rows(settings: Settings, listing: str, now: float) -> list[Row]:
         except ValueError:
             continue
         if newest is None or when > newest[0]:
-            newest = (when, parts[0])
+            newest = (when, parts[0], int(parts[2]) if parts[2].isdigit() else 0)
+    return newest
+
+
+def snapshot_rows(settings: Settings, listing: str, now: float) -> list[Row]:
+    """The newest etcd snapshot in S3 is recent."""
+    newest = newest_snapshot(listing)
     where = f"s3://{settings.s3.buckets.backups}/{n.snapshot_folder(settings)}"
     if newest is None:
         return [Row(FAIL, where, "no etcd snapshot in S3")]

@@ -13,10 +13,14 @@ SENTINEL_STATUS = 'redis_sentinel_master_status{job="sentinel"}'
 BACKUP_GRACE_SECONDS = 1800
 
 
+def backup_max_age_seconds(settings: Settings) -> int:
+    return max_interval_seconds(settings.redis.backup_schedule) + BACKUP_GRACE_SECONDS
+
+
 def alerts(settings: Settings) -> tuple[Alert, ...]:
     name = settings.redis.master_name
     data = len(data_hosts(settings))
-    backup_age = max_interval_seconds(settings.redis.backup_schedule) + BACKUP_GRACE_SECONDS
+    backup_age = backup_max_age_seconds(settings)
     out = [
         Alert("RedisDown", 'redis_up{job="redis"} == 0', "30s", "critical",
               "Redis is down on {{ $labels.host }}",

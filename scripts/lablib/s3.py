@@ -15,6 +15,7 @@ import subprocess
 import urllib.request
 import uuid
 from pathlib import Path
+from typing import Any
 
 from . import children
 from . import sysstate as ss
@@ -56,6 +57,15 @@ def s3_local_endpoint() -> str:
 def s3_credentials() -> tuple[str, str]:
     data = json.loads(ensure_credentials().read_text())
     return data["access_key"], data["secret_key"]
+
+
+def client() -> Any:
+    """boto3 S3 client for the lab's S3 server, on loopback, with the lab's key pair."""
+    import boto3
+
+    access, secret = s3_credentials()
+    return boto3.client("s3", endpoint_url=s3_local_endpoint(), aws_access_key_id=access,
+                        aws_secret_access_key=secret, region_name="us-east-1")
 
 
 def ensure_credentials() -> Path:

@@ -14,17 +14,9 @@ import pytest
 from components.catalog import contracts
 from components.storage_rules import lifecycle_rules, policies
 from scripts.drills.common import Lab
-from scripts.lablib.s3 import s3_credentials, s3_local_endpoint
+from scripts.lablib.s3 import client
 
 pytestmark = pytest.mark.integration
-
-
-def client() -> Any:
-    import boto3
-
-    access, secret = s3_credentials()
-    return boto3.client("s3", endpoint_url=s3_local_endpoint(), aws_access_key_id=access,
-                        aws_secret_access_key=secret, region_name="us-east-1")
 
 
 def test_bucket_policies_on_the_lab_s3(lab_up: dict[str, Any]) -> None:

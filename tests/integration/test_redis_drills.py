@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,8 @@ def test_redis_restore(lab_up: dict[str, Any]) -> None:
     assert r["seeded_found"] == r["seeded"] == 1000, text
     assert r["object"] == r["backup_object"], text
     assert rc == 0 and summary["passed"], text
+    # scripts/backups shows this run (scripts/drill wrote drills/redis.json into the backups bucket).
+    rc, lines, text = run("scripts/backups", "--stack", "lab", "--json")
+    drill_rec = next(x for x in lines[-1]["stores"] if x["store"] == "redis")["last_drill"]
+    assert drill_rec["drill"] == "redis-restore" and drill_rec["passed"] is True, text
+    assert time.time() - drill_rec["at"] < 900, drill_rec
