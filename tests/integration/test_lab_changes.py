@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from scripts.lablib.api import ssh_run
+from scripts.program import stack_config
 from tests.integration.conftest import lab, last_json
 
 pytestmark = pytest.mark.integration
@@ -139,14 +140,18 @@ def pgbouncer_modes(host: str) -> dict[str, str]:
 
 
 def test_pgbouncer_pool_mode_for_one_database(lab_up: dict[str, Any]) -> None:
+    # Pulumi.lab.yaml's own overrides (the contract tests' transaction-pooled `poolcheck`) stay.
+    lab_overrides = dict(stack_config("lab")["postgres"].get("poolModeOverrides") or {})
     plan = {f"{h}-pgbouncer": REPLACE for h in DBS}
-    with changed({"postgres.poolModeOverrides": {"odoo": "transaction"}}, plan, sorted(plan)):
+    with changed({"postgres.poolModeOverrides": {**lab_overrides, "odoo": "transaction"}}, plan, sorted(plan)):
         for h in DBS:
             modes = pgbouncer_modes(h)
             assert modes["odoo"] == "transaction", modes
-            assert {m for d, m in modes.items() if d != "odoo"} == {"session"}, modes
+            assert {m for d, m in modes.items() if d != "odoo" and d not in lab_overrides} == {"session"}, modes
     for h in DBS:
-        assert set(pgbouncer_modes(h).values()) == {"session"}
+        modes = pgbouncer_modes(h)
+        assert {m for d, m in modes.items() if d not in lab_overrides} == {"session"}, modes
+        assert {d: modes[d] for d in lab_overrides} == lab_overrides, modes
 
 
 def maxmemory(host: str) -> int:
