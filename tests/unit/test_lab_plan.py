@@ -52,6 +52,12 @@ class FakeSSH(A.LabMocks):
     def _delete_bucket(self, bucket: str, force: bool) -> None:
         pass
 
+    def _put_policy(self, typ: str, inputs: Mapping[str, Any]) -> None:
+        pass  # tested against moto in test_storage.py
+
+    def _delete_policy(self, typ: str, bucket: str) -> None:
+        pass
+
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:

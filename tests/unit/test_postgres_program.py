@@ -9,6 +9,7 @@ import pytest
 from components.postgres.names import etcd_members
 from components.remote import read_bundle
 from components.router import render as router_render
+from scripts.lablib.apply import POLICIES
 from scripts.program import is_secret, run_program
 from tests.unit.helpers import STACKS, config, settings
 
@@ -108,7 +109,7 @@ def test_private_keys_are_secret_inputs(run) -> None:  # type: ignore[no-untyped
     allowed = {"random:index/randomPassword:RandomPassword", "tls:index/privateKey:PrivateKey",
                "tls:index/selfSignedCert:SelfSignedCert", "tls:index/certRequest:CertRequest",
                "tls:index/locallySignedCert:LocallySignedCert", "pulumi:providers:aws", "aws:s3/bucket:Bucket",
-               "command:remote:Command"}
+               "command:remote:Command", *POLICIES}
     # Kubernetes objects go to the K3s cluster through its own provider (test_k3s_program checks
     # each one); everything else is one of the types above.
     assert {t for t in types if not t.startswith(("pulumi:providers:", "kubernetes:"))} <= allowed
