@@ -49,6 +49,19 @@ def last_drill(ctx: Context, store: str) -> dict[str, Any] | None:
         return None
 
 
+def _listing_report(ctx: Context, store: str, listed: tuple[int, list[tuple[str, int, str]], str], name_parts: int,
+                    now: float, max_age: int, retention: str) -> b.StoreReport:
+    """A store whose backups are objects: an s3cmd listing (exit code, [(url, size, time)], stderr)
+    from the component's checks; the newest object named by the last `name_parts` of its key."""
+    rc, objs, err = listed
+    newest = None
+    if objs:
+        url, size, when = max(objs, key=lambda o: (_s3cmd_time(o[2]), o[0]))
+        newest = (_s3cmd_time(when), "/".join(url.rsplit("/", name_parts)[-name_parts:]), size)
+    return b.report(store, newest, now, max_age, retention, last_drill(ctx, store),
+                    "" if rc == 0 else f"s3cmd ls: {first_line(err)}")
+
+
 def postgres(ctx: Context, now: float) -> b.StoreReport:
     from components.postgres.alerts import backup_max_age_seconds
     from components.postgres.checks import _leader
@@ -83,14 +96,8 @@ def redis(ctx: Context, now: float) -> b.StoreReport:
     s = ctx.settings
     master, _ = current_master(ctx)
     host = _data_by_ip(ctx).get(master or "") or redis_render.data_hosts(s)[0]
-    rc, objs, err = _list_rdbs(ctx, host)
-    newest = None
-    if objs:
-        url, size, when = objs[-1]
-        newest = (_s3cmd_time(when), url.rsplit("/", 1)[-1], size)
-    return b.report("redis", newest, now, backup_max_age_seconds(s),
-                    f"{s.redis.backup_retention_days} days (the newest always)", last_drill(ctx, "redis"),
-                    "" if rc == 0 else f"s3cmd ls: {first_line(err)}")
+    return _listing_report(ctx, "redis", _list_rdbs(ctx, host), 1, now, backup_max_age_seconds(s),
+                           f"{s.redis.backup_retention_days} days (the newest always)")
 
 
 def mariadb(ctx: Context, now: float) -> b.StoreReport:
@@ -101,14 +108,8 @@ def mariadb(ctx: Context, now: float) -> b.StoreReport:
     s = ctx.settings
     if not s.mariadb.enabled:
         return b.off("mariadb", "mariadb.enabled is false")
-    rc, objs, err = _list_backups(ctx, n.data_hosts(s)[0])
-    newest = None
-    if objs:
-        latest = max(objs, key=lambda o: _s3cmd_time(o[2]))
-        newest = (_s3cmd_time(latest[2]), "/".join(latest[0].rsplit("/", 2)[-2:]), latest[1])
-    return b.report("mariadb", newest, now, backup_max_age_seconds(s),
-                    f"{s.mariadb.retention_days} days of chains (the newest always)", last_drill(ctx, "mariadb"),
-                    "" if rc == 0 else f"s3cmd ls: {first_line(err)}")
+    return _listing_report(ctx, "mariadb", _list_backups(ctx, n.data_hosts(s)[0]), 2, now,
+                           backup_max_age_seconds(s), f"{s.mariadb.retention_days} days of chains (the newest always)")
 
 
 def k3s(ctx: Context, now: float) -> b.StoreReport:

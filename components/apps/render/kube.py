@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.apps import names as n
+from components.k3s.render.addons import TRAEFIK_CLASS
 from components.plan import ConfigSecret, Password, placeholder
 
 Obj = dict[str, Any]
@@ -54,9 +55,8 @@ class SecretSpec:
 
     def checksum(self) -> str:
         """Changes when a key, a template or a source changes (not when a password rotates)."""
-        shape = {k: (v.text, sorted(map(repr, v.refs.values()))) if isinstance(v, Template) else repr(v)
-                 for k, v in sorted(self.data.items())}
-        return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+        return checksum({k: (v.text, sorted(map(repr, v.refs.values()))) if isinstance(v, Template) else repr(v)
+                         for k, v in self.data.items()})
 
 
 def secret_data(spec: SecretSpec, value: Callable[[Source], str]) -> dict[str, str]:
@@ -93,7 +93,6 @@ def app_labels(app: str, component: str | None = None) -> dict[str, str]:
 
 
 def namespace(name: str, labels: Mapping[str, str] | None = None) -> Obj:
-    # Pod Security admission: `restricted` where every pod of the namespace meets it, else `baseline`.
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta(name, None, labels)}
 
 
@@ -201,7 +200,7 @@ def ingress(app: str, ns: str, hostname: str, issuer: str, paths: Sequence[tuple
             "traefik.ingress.kubernetes.io/router.tls": "true",
         }),
         "spec": {
-            "ingressClassName": "traefik",
+            "ingressClassName": TRAEFIK_CLASS,
             "tls": [{"hosts": [hostname], "secretName": n.tls_secret(app)}],
             "rules": [{"host": hostname, "http": {"paths": [
                 {"path": p, "pathType": "Prefix", "backend": {"service": {"name": svc, "port": {"number": port}}}}
